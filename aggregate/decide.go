@@ -1,0 +1,378 @@
+package aggregate
+
+import (
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/productdb/stage/events"
+)
+
+// MaxReasonLen is the longest free-text reason on a deny or kick, in bytes.
+const MaxReasonLen = 1024
+
+// MaxCommandIDLen is the longest command or correlation id, in bytes.
+const MaxCommandIDLen = 256
+
+// Decision is what [Decide] returns for an accepted command.
+type Decision struct {
+	// Events are the events to append, in order. Their ID, PrevHash, Hash and
+	// Seq are unset: the caller gives each a fresh id, seals it to the
+	// previous event's hash and appends. Every command yields one event.
+	Events []events.Envelope
+	// Rejected lists the ineligible targets of a list command, in the order given.
+	Rejected []Rejection
+	// Duplicate is true when the command's id was already applied: Events is
+	// empty and First..Last are the versions of the events it produced then.
+	Duplicate   bool
+	First, Last uint64
+}
+
+// Decide checks cmd against the stage rules in state s at time now and
+// returns the events it produces, or an [*Error] wrapping one of the sentinel
+// errors. It reads s and never changes it; it does no I/O and consults no
+// clock: the same inputs always give the same decision.
+//
+// A command whose ID is in s's recent window is a retry: Decide returns a
+// Decision with Duplicate set and no events, whatever the command says.
+func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
+	name := "Command"
+	if cmd.Action != nil {
+		name = cmd.Action.Name()
+	}
+	if err := validate(name, cmd, now); err != nil {
+		return Decision{}, err
+	}
+	if first, last, ok := s.Applied(cmd.ID); ok {
+		return Decision{Duplicate: true, First: first, Last: last}, nil
+	}
+	d := decider{s: s, cmd: cmd, now: now, name: name}
+	var p events.Payload
+	var err error
+	switch a := cmd.Action.(type) {
+	case AddParticipant:
+		p, err = d.addParticipant(a)
+	case RemoveParticipant:
+		p, err = d.removeParticipant(a)
+	case UpdatePermissions:
+		p, err = d.updatePermissions(a)
+	case RequestAccess:
+		p, err = d.self(d.requestAccess)
+	case CancelRequestAccess:
+		p, err = d.self(d.cancelRequest)
+	case Join:
+		p, err = d.self(d.join)
+	case Leave:
+		p, err = d.self(d.leave)
+	case GrantAccess:
+		p, err = d.list(a.Users, d.canGrant, func(u []string, sk []events.Skip) events.Payload {
+			return &events.AccessGranted{Users: u, Skipped: sk}
+		})
+	case DenyAccess:
+		p, err = d.list(a.Users, d.canDeny, func(u []string, sk []events.Skip) events.Payload {
+			return &events.AccessDenied{Users: u, Reason: a.Reason, Skipped: sk}
+		})
+	case Kick:
+		p, err = d.list(a.Users, d.canKick, func(u []string, sk []events.Skip) events.Payload {
+			return &events.Kicked{Users: u, Reason: a.Reason, Skipped: sk}
+		})
+	default:
+		err = reject(name, "", ErrInvalidCommand, "unknown action %T", cmd.Action)
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{Events: []events.Envelope{d.event(p)}, Rejected: d.rejected}, nil
+}
+
+// CanListRequests reports whether actor may list the meeting's pending
+// requests (GetAccessRequests): nil for a host, else an [*Error] wrapping
+// ErrPermissionDenied (or ErrInvalidCommand for a malformed id).
+func CanListRequests(s *State, actor string) error {
+	const name = "GetAccessRequests"
+	if err := events.ValidateID(actor); err != nil {
+		return &Error{Command: name, Err: ErrInvalidCommand, Reason: "actor: " + err.Error(), Cause: err}
+	}
+	m, ok := s.members[actor]
+	if !ok || !m.IsHost() {
+		return reject(name, actor, ErrPermissionDenied, "only a host may list stage requests")
+	}
+	return nil
+}
+
+type decider struct {
+	s        *State
+	cmd      Command
+	now      time.Time
+	name     string
+	rejected []Rejection
+}
+
+func (d *decider) event(p events.Payload) events.Envelope {
+	return events.Envelope{
+		MeetingID:     d.s.meetingID,
+		Version:       d.s.version + 1,
+		Type:          p.EventType(),
+		Time:          d.now,
+		Actor:         d.cmd.Actor,
+		CommandID:     d.cmd.ID,
+		CorrelationID: d.cmd.CorrelationID,
+		Schema:        events.SchemaVersion,
+		Payload:       p,
+	}
+}
+
+func validate(name string, cmd Command, now time.Time) error {
+	bad := func(format string, args ...any) error {
+		return reject(name, "", ErrInvalidCommand, format, args...)
+	}
+	badID := func(what string, err error) error {
+		return &Error{Command: name, Err: ErrInvalidCommand, Reason: what + ": " + err.Error(), Cause: err}
+	}
+	if cmd.Action == nil {
+		return bad("no action")
+	}
+	if err := checkText(cmd.ID, MaxCommandIDLen, false); err != nil || cmd.ID == "" {
+		if err == nil {
+			err = fmt.Errorf("empty")
+		}
+		return bad("command id: %v", err)
+	}
+	if err := checkText(cmd.CorrelationID, MaxCommandIDLen, false); err != nil {
+		return bad("correlation id: %v", err)
+	}
+	if now.IsZero() {
+		return bad("no time")
+	}
+	membership := false
+	switch a := cmd.Action.(type) {
+	case AddParticipant:
+		membership = true
+		if err := events.ValidateID(a.Participant.UserID); err != nil {
+			return badID("user", err)
+		}
+		if err := a.Participant.Permissions.Validate(); err != nil {
+			return bad("%v", err)
+		}
+	case RemoveParticipant:
+		membership = true
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case UpdatePermissions:
+		membership = true
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+		if err := a.Permissions.Validate(); err != nil {
+			return bad("%v", err)
+		}
+	case GrantAccess:
+		return validateList(name, cmd.Actor, a.Users, "")
+	case DenyAccess:
+		return validateList(name, cmd.Actor, a.Users, a.Reason)
+	case Kick:
+		return validateList(name, cmd.Actor, a.Users, a.Reason)
+	}
+	if membership && cmd.Actor == "" {
+		return nil
+	}
+	if err := events.ValidateID(cmd.Actor); err != nil {
+		return badID("actor", err)
+	}
+	return nil
+}
+
+func validateList(name, actor string, users []string, reason string) error {
+	if err := events.ValidateID(actor); err != nil {
+		return &Error{Command: name, Err: ErrInvalidCommand, Reason: "actor: " + err.Error(), Cause: err}
+	}
+	if len(users) == 0 {
+		return reject(name, "", ErrInvalidCommand, "no users given")
+	}
+	for _, u := range users {
+		if err := events.ValidateID(u); err != nil {
+			return &Error{Command: name, Err: ErrInvalidCommand, Reason: "user: " + err.Error(), Cause: err}
+		}
+	}
+	if err := checkText(reason, MaxReasonLen, true); err != nil {
+		return reject(name, "", ErrInvalidCommand, "reason: %v", err)
+	}
+	return nil
+}
+
+// checkText accepts valid UTF-8 of at most max bytes with no control
+// characters (newlines and tabs too, unless prose is set).
+func checkText(s string, max int, prose bool) error {
+	if len(s) > max {
+		return fmt.Errorf("%d bytes, longer than %d", len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("invalid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(prose && (r == '\n' || r == '\t')) {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
+}
+
+func (d *decider) addParticipant(a AddParticipant) (events.Payload, error) {
+	u := a.Participant.UserID
+	if _, ok := d.s.members[u]; ok {
+		return nil, reject(d.name, u, ErrInvalidState, "already a participant")
+	}
+	return &events.ParticipantJoined{UserID: u, Permissions: a.Participant.Permissions}, nil
+}
+
+func (d *decider) removeParticipant(a RemoveParticipant) (events.Payload, error) {
+	m, ok := d.s.members[a.UserID]
+	if !ok {
+		return nil, reject(d.name, a.UserID, ErrNotParticipant, "not in the meeting")
+	}
+	return &events.ParticipantLeft{UserID: a.UserID, Status: m.Status.String()}, nil
+}
+
+func (d *decider) updatePermissions(a UpdatePermissions) (events.Payload, error) {
+	m, ok := d.s.members[a.UserID]
+	if !ok {
+		return nil, reject(d.name, a.UserID, ErrNotParticipant, "not in the meeting")
+	}
+	st := m.Status
+	if a.Permissions.StageAccess == NotAllowed {
+		st = OffStage
+	}
+	return &events.PermissionsChanged{UserID: a.UserID, Permissions: a.Permissions, Status: st.String()}, nil
+}
+
+// self looks up the actor, who must be a participant, and lets decide
+// choose the event.
+func (d *decider) self(decide func(*Member) (events.Payload, error)) (events.Payload, error) {
+	m, ok := d.s.members[d.cmd.Actor]
+	if !ok {
+		return nil, reject(d.name, d.cmd.Actor, ErrNotParticipant, "not in the meeting")
+	}
+	return decide(m)
+}
+
+func (d *decider) requestAccess(m *Member) (events.Payload, error) {
+	if m.Permissions.StageAccess == NotAllowed {
+		return nil, reject(d.name, m.UserID, ErrPermissionDenied, "stage access is NotAllowed")
+	}
+	if m.Status != OffStage {
+		return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s, not OffStage", m.Status)
+	}
+	return &events.AccessRequested{AutoAccepted: m.Permissions.StageAccess == Allowed || m.IsHost()}, nil
+}
+
+func (d *decider) cancelRequest(m *Member) (events.Payload, error) {
+	if m.Status != RequestedToJoinStage {
+		return nil, reject(d.name, m.UserID, ErrInvalidState, "no pending request (status %s)", m.Status)
+	}
+	return &events.AccessRequestCancelled{}, nil
+}
+
+func (d *decider) join(m *Member) (events.Payload, error) {
+	switch {
+	case m.Status == OnStage:
+		return nil, reject(d.name, m.UserID, ErrInvalidState, "already on stage")
+	case m.Status == AcceptedToJoinStage:
+	case m.Permissions.StageAccess == NotAllowed:
+		return nil, reject(d.name, m.UserID, ErrPermissionDenied, "stage access is NotAllowed")
+	case m.Status == OffStage && m.Permissions.StageAccess == Allowed:
+	case m.Permissions.StageAccess == CanRequest:
+		return nil, reject(d.name, m.UserID, ErrPermissionDenied, "stage access is CanRequest and the user was not accepted (status %s)", m.Status)
+	default:
+		return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s", m.Status)
+	}
+	return &events.StageJoined{}, nil
+}
+
+func (d *decider) leave(m *Member) (events.Payload, error) {
+	switch m.Status {
+	case OnStage:
+		return &events.StageLeft{}, nil
+	case AcceptedToJoinStage:
+		return &events.StageLeft{Declined: true}, nil
+	}
+	return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s, neither OnStage nor AcceptedToJoinStage", m.Status)
+}
+
+// list decides a host's command on a list of users: the actor must be a
+// host; each distinct target is checked by eligible; the eligible ones go in
+// one event, the others in Rejected (and the event's Skipped). With no
+// eligible target the command fails with the first target's error.
+func (d *decider) list(users []string, eligible func(*Member, string) error,
+	build func([]string, []events.Skip) events.Payload) (events.Payload, error) {
+	actor, ok := d.s.members[d.cmd.Actor]
+	if !ok || !actor.IsHost() {
+		why := "the actor is not a host"
+		if !ok {
+			why = "the actor is not a participant"
+		}
+		return nil, reject(d.name, d.cmd.Actor, ErrPermissionDenied, "%s", why)
+	}
+	var ok2 []string
+	var skips []events.Skip
+	var first error
+	for i, u := range users {
+		if dupBefore(users, i) {
+			continue
+		}
+		var err error
+		if m, in := d.s.members[u]; !in {
+			err = reject(d.name, u, ErrNotParticipant, "not in the meeting")
+		} else {
+			err = eligible(m, u)
+		}
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			d.rejected = append(d.rejected, Rejection{UserID: u, Err: err})
+			skips = append(skips, events.Skip{UserID: u, Reason: ReasonCode(err)})
+			continue
+		}
+		ok2 = append(ok2, u)
+	}
+	if len(ok2) == 0 {
+		d.rejected = nil
+		return nil, first
+	}
+	return build(ok2, skips), nil
+}
+
+func dupBefore(users []string, i int) bool {
+	for _, u := range users[:i] {
+		if u == users[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decider) canGrant(m *Member, u string) error {
+	if m.Permissions.StageAccess == NotAllowed {
+		return reject(d.name, u, ErrPermissionDenied, "stage access is NotAllowed")
+	}
+	if m.Status != RequestedToJoinStage && m.Status != OffStage {
+		return reject(d.name, u, ErrInvalidState, "status is %s", m.Status)
+	}
+	return nil
+}
+
+func (d *decider) canDeny(m *Member, u string) error {
+	if m.Status != RequestedToJoinStage {
+		return reject(d.name, u, ErrInvalidState, "no pending request (status %s)", m.Status)
+	}
+	return nil
+}
+
+func (d *decider) canKick(m *Member, u string) error {
+	if m.Status != OnStage && m.Status != AcceptedToJoinStage {
+		return reject(d.name, u, ErrInvalidState, "neither on stage nor accepted (status %s)", m.Status)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/productdb/stage/events"
+)
+
+// The sentinel errors of the stage rules. A rejected command returns an
+// [*Error] that wraps exactly one of them; match with errors.Is.
+var (
+	// ErrPermissionDenied is returned when the actor may not do what the
+	// command asks: a non-host granting, denying or kicking; a NotAllowed
+	// user requesting, being invited or joining; a CanRequest user joining
+	// without being accepted; a non-host listing requests.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrInvalidState is returned when the user's stage status does not allow
+	// the command (joining twice, cancelling a request never made, adding a
+	// participant twice, ...).
+	ErrInvalidState = errors.New("invalid state")
+	// ErrNotParticipant is returned when the command's user (or a target of a
+	// list command) is not a participant of the meeting.
+	ErrNotParticipant = errors.New("not a participant")
+	// ErrInvalidCommand is returned for malformed input, before any rule is
+	// checked: an empty, oversized or unsafe id, an empty target list, an
+	// unknown stage access value, an oversized reason, a missing command id.
+	ErrInvalidCommand = errors.New("invalid command")
+)
+
+// Error is a rejected command: which command, about which user, which rule
+// (Err, one of the sentinels) and a sentence saying why. Use errors.As to get
+// it and errors.Is to test its kind.
+type Error struct {
+	// Command is the command's name, e.g. "GrantAccess".
+	Command string
+	// UserID is the user the failed rule is about: the target, or the actor
+	// for the commands a user issues for themselves. Empty when the error is
+	// not about a user (an empty target list, say).
+	UserID string
+	// Err is the kind of failure: one of the sentinel errors of this package.
+	Err error
+	// Reason explains the failure in words.
+	Reason string
+	// Cause is the underlying error, if any (an id validation error, say).
+	Cause error
+}
+
+func (e *Error) Error() string {
+	s := "stage: " + e.Command
+	if e.UserID != "" {
+		s += " " + e.UserID
+	}
+	s += ": " + e.Err.Error()
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}
+
+// Unwrap returns the sentinel and the cause, for errors.Is and errors.As.
+func (e *Error) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Err, e.Cause}
+	}
+	return []error{e.Err}
+}
+
+func reject(cmd, user string, kind error, format string, args ...any) *Error {
+	return &Error{Command: cmd, UserID: user, Err: kind, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Rejection is a target of a list command (grant, deny, kick) that was not
+// eligible. The command still applied to the eligible targets.
+type Rejection struct {
+	UserID string
+	// Err is an [*Error] wrapping ErrNotParticipant, ErrPermissionDenied or
+	// ErrInvalidState.
+	Err error
+}
+
+// ReasonCode returns the name of err's kind as recorded in the log:
+// "PermissionDenied", "InvalidState", "NotParticipant", "InvalidCommand", or
+// "" when err is none of them.
+func ReasonCode(err error) string {
+	switch {
+	case errors.Is(err, ErrPermissionDenied):
+		return "PermissionDenied"
+	case errors.Is(err, ErrInvalidState):
+		return "InvalidState"
+	case errors.Is(err, ErrNotParticipant):
+		return "NotParticipant"
+	case errors.Is(err, ErrInvalidCommand):
+		return "InvalidCommand"
+	}
+	return ""
+}
+
+// ErrorForCode is the inverse of [ReasonCode]: the sentinel for a recorded
+// reason code, or nil for an unknown one.
+func ErrorForCode(code string) error {
+	switch code {
+	case "PermissionDenied":
+		return ErrPermissionDenied
+	case "InvalidState":
+		return ErrInvalidState
+	case "NotParticipant":
+		return ErrNotParticipant
+	case "InvalidCommand":
+		return ErrInvalidCommand
+	}
+	return nil
+}
+
+// RejectionsOf rebuilds the Rejected targets of a stored list event (grant,
+// deny, kick) from its recorded skips, so that a retried command can report
+// its original outcome.
+func RejectionsOf(e *events.Envelope) []Rejection {
+	var skips []events.Skip
+	switch p := e.Payload.(type) {
+	case *events.AccessGranted:
+		skips = p.Skipped
+	case *events.AccessDenied:
+		skips = p.Skipped
+	case *events.Kicked:
+		skips = p.Skipped
+	}
+	var out []Rejection
+	for _, sk := range skips {
+		kind := ErrorForCode(sk.Reason)
+		if kind == nil {
+			kind = ErrInvalidState
+		}
+		out = append(out, Rejection{UserID: sk.UserID, Err: &Error{
+			Command: commandOf(e.Type), UserID: sk.UserID, Err: kind, Reason: "recorded in version " + strconv.FormatUint(e.Version, 10)}})
+	}
+	return out
+}
+
+func commandOf(t events.Type) string {
+	switch t {
+	case events.TypeAccessGranted:
+		return "GrantAccess"
+	case events.TypeAccessDenied:
+		return "DenyAccess"
+	case events.TypeKicked:
+		return "Kick"
+	}
+	return string(t)
+}

@@ -1,0 +1,224 @@
+package aggregate
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/productdb/stage/events"
+)
+
+// Status is a participant's place relative to the stage.
+type Status uint8
+
+// The statuses. The zero Status means "no status": the user is not a participant.
+const (
+	// OffStage: watching.
+	OffStage Status = iota + 1
+	// RequestedToJoinStage: has a pending request, waiting for a host.
+	RequestedToJoinStage
+	// AcceptedToJoinStage: accepted or invited; may now Join (or decline with Leave).
+	AcceptedToJoinStage
+	// OnStage: publishing.
+	OnStage
+)
+
+// String returns the status's name as in the client SDKs, or "None" for the zero Status.
+func (s Status) String() string {
+	switch s {
+	case OffStage:
+		return "OffStage"
+	case RequestedToJoinStage:
+		return "RequestedToJoinStage"
+	case AcceptedToJoinStage:
+		return "AcceptedToJoinStage"
+	case OnStage:
+		return "OnStage"
+	}
+	return "None"
+}
+
+// MarshalText writes the status's name.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a status name written by MarshalText.
+func (s *Status) UnmarshalText(b []byte) error {
+	*s = ParseStatus(string(b))
+	return nil
+}
+
+// ParseStatus returns the Status named name, or the zero Status.
+func ParseStatus(name string) Status {
+	for st := OffStage; st <= OnStage; st++ {
+		if st.String() == name {
+			return st
+		}
+	}
+	return 0
+}
+
+// Member is one participant as the state knows them.
+type Member struct {
+	UserID      string
+	Permissions Permissions
+	Status      Status
+	// Since is when the participant entered their current status.
+	Since time.Time
+	// RequestedAt is when they made their latest request; set while
+	// RequestedToJoinStage, zero otherwise.
+	RequestedAt time.Time
+	// requestVersion orders requests made at the same time.
+	requestVersion uint64
+}
+
+// IsHost reports whether the member holds the host privilege.
+func (m *Member) IsHost() bool { return m.Permissions.AcceptStageRequests }
+
+// CommandWindow is how many recent command ids a State remembers for
+// idempotency. A retry of a command older than the window is decided afresh.
+const CommandWindow = 128
+
+type span struct{ first, last uint64 }
+
+// State is one meeting's stage, folded from its events by [Evolve]. The zero
+// value is not usable; start from [NewState]. A State is not safe for
+// concurrent use; [Decide] only reads it.
+type State struct {
+	meetingID string
+	version   uint64
+	lastHash  events.Hash
+	lastTime  time.Time
+	members   map[string]*Member
+
+	recent map[string]span
+	ring   []string // command ids in the order first seen, at most CommandWindow
+	head   int      // next slot of ring to overwrite once full
+}
+
+// NewState returns the empty state of a meeting: version 0, no participants.
+func NewState(meetingID string) *State {
+	return &State{meetingID: meetingID, members: map[string]*Member{}, recent: map[string]span{}}
+}
+
+// MeetingID returns the meeting the state belongs to.
+func (s *State) MeetingID() string { return s.meetingID }
+
+// Version returns the version of the last event applied (0 for none).
+func (s *State) Version() uint64 { return s.version }
+
+// LastHash returns the Hash of the last event applied (zero for none): the
+// PrevHash of the next event.
+func (s *State) LastHash() events.Hash { return s.lastHash }
+
+// LastTime returns the latest event time applied.
+func (s *State) LastTime() time.Time { return s.lastTime }
+
+// Member returns the participant userID, if they are one.
+func (s *State) Member(userID string) (Member, bool) {
+	m, ok := s.members[userID]
+	if !ok {
+		return Member{}, false
+	}
+	return *m, true
+}
+
+// Status returns userID's status, or the zero Status when they are not a participant.
+func (s *State) Status(userID string) Status {
+	if m, ok := s.members[userID]; ok {
+		return m.Status
+	}
+	return 0
+}
+
+// Members returns every participant, ordered by user id.
+func (s *State) Members() []Member {
+	out := make([]Member, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.UserID, b.UserID) })
+	return out
+}
+
+// Len returns the number of participants.
+func (s *State) Len() int { return len(s.members) }
+
+// Queue returns the pending requests, oldest first: the participants in
+// RequestedToJoinStage ordered by the time of their latest request (ties by
+// the order of the events).
+func (s *State) Queue() []Member {
+	var out []Member
+	for _, m := range s.members {
+		if m.Status == RequestedToJoinStage {
+			out = append(out, *m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int {
+		if c := a.RequestedAt.Compare(b.RequestedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.requestVersion, b.requestVersion)
+	})
+	return out
+}
+
+// Applied reports whether a command with this id is in the recent window,
+// and the versions of the events it produced.
+func (s *State) Applied(commandID string) (first, last uint64, ok bool) {
+	sp, ok := s.recent[commandID]
+	return sp.first, sp.last, ok
+}
+
+// Clone returns a deep copy of s.
+func (s *State) Clone() *State {
+	c := *s
+	c.members = make(map[string]*Member, len(s.members))
+	for k, m := range s.members {
+		mm := *m
+		c.members[k] = &mm
+	}
+	c.recent = make(map[string]span, len(s.recent))
+	for k, v := range s.recent {
+		c.recent[k] = v
+	}
+	c.ring = slices.Clone(s.ring)
+	return &c
+}
+
+// Equal reports whether s and o hold the same meeting state: version, hash,
+// participants with their statuses and queue positions, and command window.
+func (s *State) Equal(o *State) bool {
+	if s.meetingID != o.meetingID || s.version != o.version || s.lastHash != o.lastHash ||
+		!s.lastTime.Equal(o.lastTime) || len(s.members) != len(o.members) || len(s.recent) != len(o.recent) {
+		return false
+	}
+	for k, m := range s.members {
+		om, ok := o.members[k]
+		if !ok || m.UserID != om.UserID || m.Permissions != om.Permissions || m.Status != om.Status ||
+			!m.Since.Equal(om.Since) || !m.RequestedAt.Equal(om.RequestedAt) || m.requestVersion != om.requestVersion {
+			return false
+		}
+	}
+	for k, v := range s.recent {
+		if o.recent[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *State) remember(commandID string, version uint64) {
+	if sp, ok := s.recent[commandID]; ok {
+		sp.last = version
+		s.recent[commandID] = sp
+		return
+	}
+	s.recent[commandID] = span{version, version}
+	if len(s.ring) < CommandWindow {
+		s.ring = append(s.ring, commandID)
+		return
+	}
+	delete(s.recent, s.ring[s.head])
+	s.ring[s.head] = commandID
+	s.head = (s.head + 1) % CommandWindow
+}

@@ -1,0 +1,46 @@
+// Package stage runs the stage of a webinar or livestream as an event-sourced
+// engine: viewers ask to come on stage, hosts grant, deny or kick, users join
+// and leave, and every one of those actions is an immutable event in an
+// append-only log.
+//
+// The backend embeds an [Engine] over an [eventstore.Store] (the in-memory
+// store, or JetStream) and calls it for each action of an authenticated user:
+//
+//	store := eventstore.NewMemory()
+//	eng, err := stage.New(store)
+//	eng.AddParticipant(ctx, "webinar-1", aggregate.Participant{UserID: "alice",
+//		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}})
+//	eng.RequestAccess(ctx, "webinar-1", "bob")          // bob asks
+//	eng.GrantAccess(ctx, "webinar-1", "alice", "bob")   // alice lets him up
+//	eng.Join(ctx, "webinar-1", "bob")                   // bob goes on stage
+//
+// # What the engine does with one command
+//
+//  1. Validate the meeting id and the command (bad input fails with
+//     aggregate.ErrInvalidCommand before anything is read or stored).
+//  2. Take the meeting's lock: commands on one meeting run one at a time in
+//     an Engine; different meetings run in parallel.
+//  3. Load the meeting's state: cached, caught up from the store on first
+//     use and after any ambiguous failure, with every event's hash and link
+//     to the previous one checked.
+//  4. Decide with [aggregate.Decide] (pure: no I/O, no clock). A rejection
+//     is returned as is, and nothing is stored. A command whose idempotency
+//     key was already applied returns its original events, Duplicate set.
+//  5. Give each event a UUID v7, seal it into the meeting's hash chain, and
+//     append it with the version the decision was made on.
+//  6. If another writer appended first (eventstore.ErrConflict), catch up
+//     and decide again, with backoff, at most WithRetry attempts.
+//  7. Apply the events to the cached state with [aggregate.Evolve].
+//
+// Reads (Status, Roster, GetAccessRequests) catch the cached state up with
+// the store first, so an Engine sees what other Engines on the same store
+// wrote.
+//
+// # Errors
+//
+// Rejections wrap one of aggregate.ErrPermissionDenied,
+// aggregate.ErrInvalidState, aggregate.ErrNotParticipant or
+// aggregate.ErrInvalidCommand; errors.As with *aggregate.Error gives the
+// command, the user and the reason. Conflicts that outlast the retries wrap
+// eventstore.ErrConflict; damaged history wraps eventstore.ErrCorrupt.
+package stage

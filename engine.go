@@ -1,0 +1,333 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/events"
+	"github.com/productdb/stage/eventstore"
+	"github.com/productdb/stage/projections"
+)
+
+// Engine runs stage commands against an [eventstore.Store]. It keeps each
+// meeting's state cached, decides commands with [aggregate.Decide], appends
+// their events with the expected version, and resolves conflicts with other
+// writers by catching up and deciding again. It is safe for concurrent use:
+// commands on one meeting run one at a time, different meetings in parallel.
+type Engine struct {
+	store eventstore.Store
+	cfg   config
+
+	mu       sync.Mutex
+	meetings map[string]*meeting
+	closed   bool
+}
+
+// meeting is one cached meeting. lock is a one-slot semaphore, so that
+// waiting for it honours a context.
+type meeting struct {
+	lock  chan struct{}
+	state *aggregate.State
+	stale bool // an append ended ambiguously: catch up before deciding
+}
+
+// Result is the outcome of a command.
+type Result struct {
+	// Version is the meeting's version after the command.
+	Version uint64
+	// Events are the events the command appended (for a duplicate, the ones
+	// it appended the first time).
+	Events []events.Envelope
+	// Rejected lists the ineligible targets of a list command (grant, deny,
+	// kick); the command applied to the others.
+	Rejected []aggregate.Rejection
+	// Duplicate is true when the command's idempotency key had already been
+	// applied: nothing new was appended.
+	Duplicate bool
+	// Position is the store's global position (Seq) of the last event: wait
+	// for a projection to reach it to read your own write.
+	Position uint64
+}
+
+// New returns an Engine over store.
+func New(store eventstore.Store, opts ...Option) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("stage: New: nil store")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}, nil
+}
+
+// Close stops the engine: later calls return [ErrClosed]. It does not close
+// the store. Close is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	return nil
+}
+
+// Execute runs one command on a meeting: decide, append, apply. A rejected
+// command returns an error wrapping one of aggregate's sentinel errors (use
+// errors.As with *aggregate.Error for the details) and appends nothing.
+// A list command with some ineligible targets succeeds and reports them in
+// Result.Rejected.
+func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
+	name := "Command"
+	if cmd.Action != nil {
+		name = cmd.Action.Name()
+	}
+	if err := validMeeting(name, meetingID); err != nil {
+		return Result{}, err
+	}
+	var xc execConfig
+	for _, o := range opts {
+		o(&xc)
+	}
+	if xc.key != "" {
+		cmd.ID = xc.key
+	}
+	if xc.correlation != "" {
+		cmd.CorrelationID = xc.correlation
+	}
+	if cmd.ID == "" {
+		cmd.ID = newID().String()
+	}
+	m, err := e.acquire(ctx, meetingID)
+	if err != nil {
+		return Result{}, err
+	}
+	defer m.release()
+	if m.stale {
+		if err := e.catchUp(ctx, m); err != nil {
+			return Result{}, err
+		}
+		m.stale = false
+	}
+	for attempt := 1; ; attempt++ {
+		now := e.now(m.state)
+		d, err := aggregate.Decide(m.state, cmd, now)
+		if err != nil {
+			return Result{Version: m.state.Version()}, err
+		}
+		if d.Duplicate {
+			return e.original(ctx, meetingID, d.First, d.Last)
+		}
+		prev := m.state.LastHash()
+		for i := range d.Events {
+			ev := &d.Events[i]
+			ev.ID = newID()
+			if err := ev.Seal(prev); err != nil {
+				return Result{Version: m.state.Version()}, err
+			}
+			prev = ev.Hash
+		}
+		pos, err := e.store.Append(ctx, meetingID, m.state.Version(), d.Events)
+		if err == nil {
+			for i := range d.Events {
+				d.Events[i].Seq = pos - uint64(len(d.Events)-1-i)
+				aggregate.Evolve(m.state, &d.Events[i])
+			}
+			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, nil
+		}
+		if !errors.Is(err, eventstore.ErrConflict) {
+			// The append may or may not have happened (a lost ack, say): the
+			// next command on this meeting catches up first.
+			m.stale = true
+			e.cfg.logger.WarnContext(ctx, "stage: append failed", "meeting", meetingID, "command", name, "id", cmd.ID, "err", err)
+			return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, err)
+		}
+		e.cfg.logger.DebugContext(ctx, "stage: conflict, catching up", "meeting", meetingID, "command", name, "attempt", attempt)
+		if attempt >= e.cfg.maxAttempts {
+			return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: gave up after %d attempts: %w", name, meetingID, attempt, err)
+		}
+		if err := e.backoff(ctx, attempt); err != nil {
+			return Result{Version: m.state.Version()}, err
+		}
+		if err := e.catchUp(ctx, m); err != nil {
+			return Result{Version: m.state.Version()}, err
+		}
+	}
+}
+
+// now is the event time for the next command: the clock, but never before
+// the meeting's last event.
+func (e *Engine) now(s *aggregate.State) time.Time {
+	now := e.cfg.clock().Round(0)
+	if last := s.LastTime(); now.Before(last) {
+		return last
+	}
+	return now
+}
+
+func (e *Engine) backoff(ctx context.Context, attempt int) error {
+	d := e.cfg.backoffBase << min(attempt-1, 20)
+	if d > e.cfg.backoffMax || d <= 0 {
+		d = e.cfg.backoffMax
+	}
+	if d > 0 {
+		d = d/2 + rand.N(d/2+1)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// original reports the outcome of a command applied before, from its events.
+func (e *Engine) original(ctx context.Context, meetingID string, first, last uint64) (Result, error) {
+	r := Result{Duplicate: true}
+	for ev, err := range e.store.Load(ctx, meetingID, first) {
+		if err != nil {
+			return Result{}, err
+		}
+		if ev.Version > last {
+			break
+		}
+		r.Events = append(r.Events, ev)
+		r.Rejected = append(r.Rejected, aggregate.RejectionsOf(&ev)...)
+		r.Version, r.Position = ev.Version, ev.Seq
+	}
+	if len(r.Events) == 0 {
+		return Result{}, fmt.Errorf("stage: meeting %s: events %d..%d of a recorded command are missing from the store", meetingID, first, last)
+	}
+	return r, nil
+}
+
+// acquire returns the meeting, locked and loaded.
+func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m, ok := e.meetings[meetingID]
+	if !ok {
+		m = &meeting{lock: make(chan struct{}, 1)}
+		e.meetings[meetingID] = m
+	}
+	e.mu.Unlock()
+	select {
+	case m.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if m.state == nil {
+		m.state = aggregate.NewState(meetingID)
+		if err := e.catchUp(ctx, m); err != nil {
+			m.state = nil
+			m.release()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *meeting) release() { <-m.lock }
+
+// catchUp applies the events stored after the cached state, checking each
+// link of the hash chain. On an error the cached state is left as it was
+// before the bad event.
+func (e *Engine) catchUp(ctx context.Context, m *meeting) error {
+	s := m.state
+	for ev, err := range e.store.Load(ctx, s.MeetingID(), s.Version()+1) {
+		if err != nil {
+			return err
+		}
+		if err := eventstore.CheckNext(&ev, s.Version(), s.LastHash()); err != nil {
+			e.cfg.logger.ErrorContext(ctx, "stage: corrupt event", "meeting", s.MeetingID(), "err", err)
+			return err
+		}
+		aggregate.Evolve(s, &ev)
+	}
+	return nil
+}
+
+// read runs f on the meeting's current state, caught up with the store.
+func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*aggregate.State) error) error {
+	if err := validMeeting(command, meetingID); err != nil {
+		return err
+	}
+	m, err := e.acquire(ctx, meetingID)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if err := e.catchUp(ctx, m); err != nil {
+		return err
+	}
+	m.stale = false
+	return f(m.state)
+}
+
+// newID returns a UUID v7, falling back to v4 if the clock source fails.
+func newID() uuid.UUID {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.New()
+	}
+	return id
+}
+
+func invalidID(command, what string, err error) error {
+	return &aggregate.Error{Command: command, Err: aggregate.ErrInvalidCommand, Reason: what + ": " + err.Error(), Cause: err}
+}
+
+// Status returns userID's stage status in the meeting. A user who is not a
+// participant gets an error wrapping aggregate.ErrNotParticipant.
+func (e *Engine) Status(ctx context.Context, meetingID, userID string) (aggregate.Status, error) {
+	if err := events.ValidateID(userID); err != nil {
+		return 0, invalidID("Status", "user", err)
+	}
+	var st aggregate.Status
+	err := e.read(ctx, "Status", meetingID, func(s *aggregate.State) error {
+		st = s.Status(userID)
+		if st == 0 {
+			return &aggregate.Error{Command: "Status", UserID: userID, Err: aggregate.ErrNotParticipant, Reason: "not in the meeting"}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Roster returns the meeting's current roster. A meeting with no events has
+// an empty roster at version 0.
+func (e *Engine) Roster(ctx context.Context, meetingID string) (projections.Roster, error) {
+	var r projections.Roster
+	err := e.read(ctx, "Roster", meetingID, func(s *aggregate.State) error {
+		r = projections.RosterOf(s)
+		return nil
+	})
+	return r, err
+}
+
+// GetAccessRequests returns the meeting's pending requests, oldest first.
+// Only a host may list them (else an error wrapping
+// aggregate.ErrPermissionDenied).
+func (e *Engine) GetAccessRequests(ctx context.Context, meetingID, actorID string) ([]projections.AccessRequest, error) {
+	var out []projections.AccessRequest
+	err := e.read(ctx, "GetAccessRequests", meetingID, func(s *aggregate.State) error {
+		if err := aggregate.CanListRequests(s, actorID); err != nil {
+			return err
+		}
+		out = projections.Requests(s)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,129 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/productdb/stage/events"
+)
+
+// Memory is a Store that keeps every event in process memory: the embedded
+// default for tests, demos and single-process deployments that need no
+// durability. It is safe for concurrent use and passes the same conformance
+// suite (eventstore/storetest) as the JetStream store. The zero value is not
+// usable; call [NewMemory].
+type Memory struct {
+	mu       sync.RWMutex
+	log      []events.Envelope   // global order; log[i].Seq == i+1
+	meetings map[string][]uint64 // meeting -> Seq of each version (index = version-1)
+	changed  chan struct{}       // closed and replaced on every append
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{meetings: map[string][]uint64{}, changed: make(chan struct{})}
+}
+
+// Append implements [Store.Append].
+func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := CheckAppend(meetingID, expectedVersion, evs); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seqs := m.meetings[meetingID]
+	if uint64(len(seqs)) != expectedVersion {
+		return 0, fmt.Errorf("%w: meeting %s is at version %d, expected %d", ErrConflict, meetingID, len(seqs), expectedVersion)
+	}
+	for _, e := range evs {
+		e.Seq = uint64(len(m.log)) + 1
+		m.log = append(m.log, e)
+		seqs = append(seqs, e.Seq)
+	}
+	m.meetings[meetingID] = seqs
+	close(m.changed)
+	m.changed = make(chan struct{})
+	return uint64(len(m.log)), nil
+}
+
+// Load implements [Store.Load].
+func (m *Memory) Load(ctx context.Context, meetingID string, fromVersion uint64) iter.Seq2[events.Envelope, error] {
+	return func(yield func(events.Envelope, error) bool) {
+		if fromVersion == 0 {
+			fromVersion = 1
+		}
+		m.mu.RLock()
+		seqs := m.meetings[meetingID]
+		end := uint64(len(seqs))
+		m.mu.RUnlock()
+		for v := fromVersion; v <= end; v++ {
+			if err := ctx.Err(); err != nil {
+				yield(events.Envelope{}, err)
+				return
+			}
+			m.mu.RLock()
+			e := m.log[seqs[v-1]-1]
+			m.mu.RUnlock()
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// ReadAll implements [Store.ReadAll].
+func (m *Memory) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envelope, error] {
+	return func(yield func(events.Envelope, error) bool) {
+		m.mu.RLock()
+		end := uint64(len(m.log))
+		m.mu.RUnlock()
+		m.each(ctx, max(from, 1), end, yield)
+	}
+}
+
+// each yields log[from-1 .. end-1]; it reports false if it stopped early.
+func (m *Memory) each(ctx context.Context, from, end uint64, yield func(events.Envelope, error) bool) bool {
+	for s := from; s <= end; s++ {
+		if err := ctx.Err(); err != nil {
+			yield(events.Envelope{}, err)
+			return false
+		}
+		m.mu.RLock()
+		e := m.log[s-1]
+		m.mu.RUnlock()
+		if !yield(e, nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// Subscribe implements [Store.Subscribe].
+func (m *Memory) Subscribe(ctx context.Context, from uint64) iter.Seq2[events.Envelope, error] {
+	return func(yield func(events.Envelope, error) bool) {
+		next := max(from, 1)
+		for {
+			m.mu.RLock()
+			end := uint64(len(m.log))
+			changed := m.changed
+			m.mu.RUnlock()
+			if !m.each(ctx, next, end, yield) {
+				return
+			}
+			next = max(next, end+1)
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				yield(events.Envelope{}, ctx.Err())
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/productdb/stage/events"
+)
+
+// Option configures an [Engine]. Options validate their arguments: [New]
+// returns the first option error.
+type Option func(*config) error
+
+type config struct {
+	clock       func() time.Time
+	logger      *slog.Logger
+	maxAttempts int
+	backoffBase time.Duration
+	backoffMax  time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		clock:       time.Now,
+		logger:      slog.New(slog.DiscardHandler),
+		maxAttempts: 10,
+		backoffBase: time.Millisecond,
+		backoffMax:  100 * time.Millisecond,
+	}
+}
+
+// WithClock sets the clock that stamps events (default time.Now). The engine
+// never lets a meeting's time go backwards: an event's time is the later of
+// the clock and the meeting's last event.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("stage: WithClock: nil clock")
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger for retries, conflicts and store errors
+// (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("stage: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithRetry bounds how a command is retried when another writer appended to
+// its meeting first: at most attempts tries in all (default 10), sleeping
+// between them with exponential backoff from base up to max, with jitter
+// (defaults 1ms and 100ms).
+func WithRetry(attempts int, base, max time.Duration) Option {
+	return func(c *config) error {
+		if attempts < 1 {
+			return fmt.Errorf("stage: WithRetry: attempts %d < 1", attempts)
+		}
+		if base < 0 || max < base {
+			return fmt.Errorf("stage: WithRetry: backoff base %v, max %v", base, max)
+		}
+		c.maxAttempts, c.backoffBase, c.backoffMax = attempts, base, max
+		return nil
+	}
+}
+
+// ExecOption configures one [Engine.Execute] call.
+type ExecOption func(*execConfig)
+
+type execConfig struct {
+	key, correlation string
+}
+
+// WithIdempotencyKey sets the command's idempotency key. Executing a command
+// again with the same key on the same meeting (within the last
+// aggregate.CommandWindow commands) appends nothing and reports the original
+// outcome, with Result.Duplicate set. Without a key, or with an empty one,
+// the command's own ID is used, and a fresh UUID v7 when that is empty.
+func WithIdempotencyKey(key string) ExecOption {
+	return func(c *execConfig) { c.key = key }
+}
+
+// WithCorrelationID records a correlation id (a request or trace id) in the
+// command's events.
+func WithCorrelationID(id string) ExecOption {
+	return func(c *execConfig) { c.correlation = id }
+}
+
+// ErrClosed is returned by an Engine's methods after Close.
+var ErrClosed = errors.New("stage: engine closed")
+
+// validMeeting returns an aggregate error wrapping ErrInvalidCommand for a
+// meeting id that must not be used.
+func validMeeting(command, meetingID string) error {
+	if err := events.ValidateID(meetingID); err != nil {
+		return invalidID(command, "meeting", err)
+	}
+	return nil
+}
