@@ -47,6 +47,9 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 	)
 	plotW := float64(o.Width - left - right)
 	height := top + len(rows)*rowH + 40 + legend
+	if o.Width < 900 {
+		height += 40 // the legend wraps
+	}
 	start, end := h.Start, h.End
 	if !end.After(start) {
 		end = start.Add(time.Minute)
@@ -177,8 +180,14 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 		{`<circle class="auto" cx="10" cy="0" r="4"/>`, "no approval needed"},
 	}
 	p(`<g class="legend" transform="translate(%d %d)">`+"\n", left, ly)
-	for i, it := range items {
-		p(`<g transform="translate(%d 0)">%s<text x="28" y="4">%s</text></g>`+"\n", i*135, it.shape, esc(it.label))
+	lx, lrow := 0, 0
+	for _, it := range items {
+		wd := 28 + 7*len(it.label) + 24
+		if lx > 0 && left+lx+wd > o.Width-right {
+			lx, lrow = 0, lrow+1
+		}
+		p(`<g transform="translate(%d %d)">%s<text x="28" y="4">%s</text></g>`+"\n", lx, lrow*20, it.shape, esc(it.label))
+		lx += wd
 	}
 	p("</g>\n</svg>\n")
 	return bw.Flush()
