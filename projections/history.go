@@ -317,19 +317,22 @@ func (h *History) describe(s *aggregate.State, e *events.Envelope) string {
 	case *events.AccessRequestCancelled:
 		fmt.Fprintf(&b, "%s cancelled their request%s", who, waited(e.Actor))
 	case *events.AccessGranted:
-		var parts []string
+		var granted, invited []string
 		for _, u := range p.Users {
 			if s.Status(u) == aggregate.RequestedToJoinStage {
-				parts = append(parts, u+"'s request"+waited(u))
+				granted = append(granted, u+"'s request"+waited(u))
 			} else {
-				parts = append(parts, u)
+				invited = append(invited, u)
 			}
 		}
-		verb := "granted"
-		if len(p.Users) > 0 && s.Status(p.Users[0]) != aggregate.RequestedToJoinStage {
-			verb = "invited"
+		var parts []string
+		if len(granted) > 0 {
+			parts = append(parts, "granted "+strings.Join(granted, ", "))
 		}
-		fmt.Fprintf(&b, "%s %s %s", who, verb, strings.Join(parts, ", "))
+		if len(invited) > 0 {
+			parts = append(parts, "invited "+strings.Join(invited, ", "))
+		}
+		fmt.Fprintf(&b, "%s %s", who, strings.Join(parts, " and "))
 		writeSkips(&b, p.Skipped)
 	case *events.AccessDenied:
 		var parts []string

@@ -198,19 +198,47 @@ func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
 	}
 }
 
-// Roster returns the meeting's roster as of the runner's position, and
-// whether the runner has seen the meeting at all.
-func (r *Runner) Roster(meetingID string) (Roster, bool) {
+// Roster returns the meeting's roster as of the runner's position. A
+// meeting the runner has not seen since its checkpoint is loaded from the
+// store (up to that position) and kept; a meeting with no events has an
+// empty roster at version 0, as with Engine.Roster.
+func (r *Runner) Roster(ctx context.Context, meetingID string) (Roster, error) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
-	s := r.meetings[meetingID]
-	if s == nil {
-		return Roster{}, false
+	s, pos := r.meetings[meetingID], r.pos
+	if s != nil {
+		defer r.mu.RUnlock()
+		return RosterOf(s), nil
 	}
-	return RosterOf(s), true
+	r.mu.RUnlock()
+	if err := events.ValidateID(meetingID); err != nil {
+		return Roster{}, err
+	}
+	s = aggregate.NewState(meetingID)
+	for e, err := range r.store.Load(ctx, meetingID, 1) {
+		if err != nil {
+			return Roster{}, err
+		}
+		if e.Seq > pos {
+			break
+		}
+		if err := eventstore.CheckNext(&e, s.Version(), s.LastHash()); err != nil {
+			return Roster{}, err
+		}
+		aggregate.Evolve(s, &e)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Run may have met the meeting meanwhile: its state is then the newer.
+	if cur := r.meetings[meetingID]; cur != nil {
+		s = cur
+	} else if s.Version() > 0 {
+		r.meetings[meetingID] = s
+	}
+	return RosterOf(s), nil
 }
 
-// Meetings returns the ids of the meetings the runner has seen, in no
+// Meetings returns the ids of the meetings the runner holds (those it has
+// seen events of since its checkpoint, and those loaded by Roster), in no
 // particular order.
 func (r *Runner) Meetings() []string {
 	r.mu.RLock()

@@ -109,7 +109,10 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 	if err := runner.WaitFor(wctx, last); err != nil {
 		return fmt.Errorf("live projection: %w", err)
 	}
-	live, _ := runner.Roster(c.Meeting)
+	live, err := runner.Roster(ctx, c.Meeting)
+	if err != nil {
+		return err
+	}
 	if err := dd.Close(); err != nil {
 		return err
 	}

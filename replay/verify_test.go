@@ -1,0 +1,375 @@
+package replay_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/productdb/stage"
+	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/events"
+	"github.com/productdb/stage/eventstore"
+	"github.com/productdb/stage/projections"
+	"github.com/productdb/stage/replay"
+)
+
+var (
+	host   = aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}
+	viewer = aggregate.Permissions{StageAccess: aggregate.CanRequest}
+)
+
+// steppingClock returns a clock that moves one second per call from a fixed start.
+func steppingClock() func() time.Time {
+	t := time.Date(2026, 11, 29, 14, 0, 0, 0, time.UTC)
+	return func() time.Time { t = t.Add(time.Second); return t }
+}
+
+// webinar runs a small legal scenario through the engine and returns its log.
+func webinar(t testing.TB) []events.Envelope {
+	t.Helper()
+	ctx := context.Background()
+	store := eventstore.NewMemory()
+	eng, err := stage.New(store, stage.WithClock(steppingClock()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const m = "w1"
+	must := func(_ stage.Result, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "alice", Permissions: host}))
+	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "bob", Permissions: viewer}))
+	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "carol", Permissions: viewer}))
+	must(eng.RequestAccess(ctx, m, "bob"))          // 4
+	must(eng.GrantAccess(ctx, m, "alice", "bob"))   // 5
+	must(eng.Join(ctx, m, "bob"))                   // 6
+	must(eng.RequestAccess(ctx, m, "carol"))        // 7
+	must(eng.DenyAccess(ctx, m, "alice", "carol"))  // 8
+	must(eng.Kick(ctx, m, "alice", "bob"))          // 9
+	must(eng.RequestAccess(ctx, m, "carol"))        // 10
+	must(eng.GrantAccess(ctx, m, "alice", "carol")) // 11
+	must(eng.Join(ctx, m, "carol"))                 // 12
+	must(eng.Leave(ctx, m, "carol"))                // 13
+	var out []events.Envelope
+	for e, err := range store.ReadAll(ctx, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func seq(evs []events.Envelope) iter.Seq2[events.Envelope, error] {
+	return func(yield func(events.Envelope, error) bool) {
+		for _, e := range evs {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// reseal recomputes the hash chain from index i on, as a forger who knows
+// the algorithm would.
+func reseal(t *testing.T, evs []events.Envelope, i int) {
+	t.Helper()
+	for j := i; j < len(evs); j++ {
+		var prev events.Hash
+		if j > 0 {
+			prev = evs[j-1].Hash
+		}
+		if err := evs[j].Seal(prev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// clone deep-copies the log (payloads are pointers).
+func clone(t *testing.T, evs []events.Envelope) []events.Envelope {
+	out := make([]events.Envelope, len(evs))
+	for i := range evs {
+		b, err := events.Marshal(&evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[i], err = events.Unmarshal(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestVerify_clean(t *testing.T) {
+	rep, err := replay.Verify(context.Background(), seq(webinar(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Events != 13 || rep.Meetings != 1 || len(rep.Unchecked) != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestVerify_tampering(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(t *testing.T, evs []events.Envelope) []events.Envelope
+		// want is the kind of the first finding; only, if set, lists every
+		// kind the report may hold.
+		want    replay.FindingKind
+		version uint64
+		only    []replay.FindingKind
+	}{
+		{"edited payload", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[7].Payload.(*events.AccessDenied).Users = []string{"bob"} // version 8 denied carol
+			return evs
+		}, replay.HashMismatch, 8, nil},
+		{"deleted event", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			return slices.Delete(evs, 4, 5) // version 5, bob's grant
+		}, replay.VersionGap, 6, nil},
+		{"swapped events", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[4], evs[5] = evs[5], evs[4]
+			return evs
+		}, replay.VersionGap, 6, nil},
+		{"swapped and resequenced", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[4], evs[5] = evs[5], evs[4]
+			evs[4].Seq, evs[5].Seq = evs[5].Seq, evs[4].Seq
+			return evs
+		}, replay.VersionGap, 6, nil},
+		{"unprivileged actor", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[8].Actor = "carol" // version 9: alice kicked bob; carol is no host
+			reseal(t, evs, 8)
+			return evs
+		}, replay.Illegal, 9, []replay.FindingKind{replay.Illegal}},
+		{"forged hash", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[5].Hash[0] ^= 0xff
+			return evs
+		}, replay.HashMismatch, 6, nil},
+		{"edited and re-hashed", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[7].Payload.(*events.AccessDenied).Reason = "rude"
+			if err := evs[7].Seal(evs[7].PrevHash); err != nil {
+				t.Fatal(err)
+			}
+			return evs
+		}, replay.ChainBroken, 9, []replay.FindingKind{replay.ChainBroken}},
+		{"inserted event", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs = slices.Insert(evs, 6, evs[5]) // bob joins twice
+			return evs
+		}, replay.SequenceOrder, 6, nil},
+		{"impossible payload", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[3].Payload = &events.AccessRequested{AutoAccepted: true} // bob is a CanRequest viewer
+			reseal(t, evs, 3)
+			return evs
+		}, replay.Mismatch, 4, nil},
+		{"retry stored twice", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[12].CommandID = evs[11].CommandID // carol's leave reuses her join's command id
+			reseal(t, evs, 12)
+			return evs
+		}, replay.Illegal, 13, []replay.FindingKind{replay.Illegal}},
+		{"time runs backwards", func(t *testing.T, evs []events.Envelope) []events.Envelope {
+			evs[6].Time = evs[2].Time
+			reseal(t, evs, 6)
+			return evs
+		}, replay.TimeReversed, 7, []replay.FindingKind{replay.TimeReversed}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			evs := c.edit(t, clone(t, webinar(t)))
+			rep, err := replay.Verify(context.Background(), seq(evs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() {
+				t.Fatal("tampering not found")
+			}
+			f := rep.Findings[0]
+			if f.Kind != c.want || f.Version != c.version || f.MeetingID != "w1" || f.Reason == "" {
+				t.Errorf("first finding %v, want %s at version %d", f, c.want, c.version)
+			}
+			if f.Seq == 0 {
+				t.Errorf("finding without stream sequence: %v", f)
+			}
+			if c.only != nil && !slices.Equal(rep.Kinds(), c.only) {
+				t.Errorf("kinds %v, want only %v: %v", rep.Kinds(), c.only, rep.Findings)
+			}
+		})
+	}
+}
+
+func TestVerify_illegalCarriesRule(t *testing.T) {
+	evs := clone(t, webinar(t))
+	evs[8].Actor = "carol"
+	reseal(t, evs, 8)
+	rep, _ := replay.Verify(context.Background(), seq(evs))
+	var ae *aggregate.Error
+	if len(rep.Findings) != 1 || !errors.As(rep.Findings[0].Err, &ae) || !errors.Is(ae, aggregate.ErrPermissionDenied) || ae.UserID != "carol" {
+		t.Fatalf("findings %v", rep.Findings)
+	}
+}
+
+func TestVerify_malformedGoesOn(t *testing.T) {
+	bad := fmt.Errorf("line 3: %w", events.ErrMalformed)
+	evs := webinar(t)
+	it := func(yield func(events.Envelope, error) bool) {
+		for i, e := range evs {
+			if i == 2 {
+				if !yield(events.Envelope{}, bad) {
+					return
+				}
+				continue
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+	rep, err := replay.Verify(context.Background(), it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != len(evs) || rep.Findings[0].Kind != replay.Malformed {
+		t.Fatalf("%+v", rep)
+	}
+	// Any other error stops Verify.
+	boom := errors.New("boom")
+	_, err = replay.Verify(context.Background(), func(yield func(events.Envelope, error) bool) { yield(events.Envelope{}, boom) })
+	if !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// TestEngineLogs is the property: every log the engine writes verifies
+// clean, and replaying it to any version gives the roster the engine served
+// at that version.
+func TestEngineLogs(t *testing.T) {
+	users := []string{"h1", "h2", "s1", "v1", "v2", "v3", "n1"}
+	perms := map[string]aggregate.Permissions{
+		"h1": host, "h2": {StageAccess: aggregate.CanRequest, AcceptStageRequests: true},
+		"s1": {StageAccess: aggregate.Allowed}, "v1": viewer, "v2": viewer, "v3": viewer,
+		"n1": {StageAccess: aggregate.NotAllowed},
+	}
+	meetings := []string{"m1", "m2"}
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		store := eventstore.NewMemory()
+		eng, err := stage.New(store, stage.WithClock(steppingClock()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := map[string]map[uint64][]byte{"m1": {}, "m2": {}}
+		user := rapid.SampledFrom(users)
+		targets := rapid.SliceOfN(user, 1, 3)
+		n := rapid.IntRange(1, 60).Draw(t, "commands")
+		for i := 0; i < n; i++ {
+			m := rapid.SampledFrom(meetings).Draw(t, "meeting")
+			actor := user.Draw(t, "actor")
+			var a aggregate.Action
+			switch rapid.IntRange(0, 11).Draw(t, "action") {
+			case 0, 1:
+				a = aggregate.AddParticipant{Participant: aggregate.Participant{UserID: actor, Permissions: perms[actor]}}
+				actor = ""
+			case 2:
+				a = aggregate.RemoveParticipant{UserID: actor}
+				actor = ""
+			case 3:
+				a = aggregate.UpdatePermissions{UserID: actor, Permissions: perms[user.Draw(t, "as")]}
+				actor = ""
+			case 4:
+				a = aggregate.RequestAccess{}
+			case 5:
+				a = aggregate.CancelRequestAccess{}
+			case 6:
+				a = aggregate.GrantAccess{Users: targets.Draw(t, "targets")}
+			case 7:
+				a = aggregate.DenyAccess{Users: targets.Draw(t, "targets"), Reason: "no"}
+			case 8:
+				a = aggregate.Join{}
+			case 9:
+				a = aggregate.Leave{}
+			default:
+				a = aggregate.Kick{Users: targets.Draw(t, "targets")}
+			}
+			res, err := eng.Execute(ctx, m, aggregate.Command{Actor: actor, Action: a})
+			if err != nil {
+				continue
+			}
+			r, err := eng.Roster(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(r)
+			live[m][res.Version] = b
+		}
+		src := replay.StoreSource(store)
+		rep, err := replay.Verify(ctx, src.Events(ctx, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() {
+			t.Fatalf("engine log has findings: %v", rep.Findings)
+		}
+		for m, byVersion := range live {
+			for v, want := range byVersion {
+				r, err := replay.Roster(ctx, src, replay.Filter{MeetingID: m, UpToVersion: v})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := json.Marshal(r)
+				if string(got) != string(want) {
+					t.Fatalf("meeting %s version %d: replayed roster\n%s\nlive roster\n%s", m, v, got, want)
+				}
+			}
+		}
+		// The live projection, run over the whole log, agrees too.
+		runner, _ := projections.NewRunner(store)
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- runner.Run(rctx) }()
+		if last := lastSeq(t, store); last > 0 {
+			if err := runner.WaitFor(ctx, last); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		<-done
+		for _, m := range meetings {
+			a, err := runner.Roster(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := replay.Roster(ctx, src, replay.Filter{MeetingID: m})
+			if errors.Is(err, replay.ErrUnknownMeeting) {
+				if a.Version != 0 {
+					t.Fatalf("runner has %s at version %d, replay knows none", m, a.Version)
+				}
+				continue
+			}
+			ja, _ := json.Marshal(a)
+			jb, _ := json.Marshal(b)
+			if string(ja) != string(jb) {
+				t.Fatalf("runner and replay differ on %s", m)
+			}
+		}
+	})
+}
+
+func lastSeq(t *rapid.T, s eventstore.Store) uint64 {
+	var last uint64
+	for e, err := range s.ReadAll(context.Background(), 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = e.Seq
+	}
+	return last
+}
