@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"iter"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -184,50 +187,144 @@ type fileSource struct {
 	progress Progress
 }
 
+// Decoding dominates replay time, so a file is decoded in parallel: one
+// goroutine reads batches of lines, GOMAXPROCS workers decode them, and
+// the events are yielded in file order.
+const batchLines = 256
+
+type lineBatch struct {
+	first int // line number of lines[0]
+	lines [][]byte
+	out   []decoded
+	done  chan struct{}
+}
+
+type decoded struct {
+	e    events.Envelope
+	err  error
+	keep bool
+}
+
 func (f *fileSource) Events(ctx context.Context, meetingID string) iter.Seq2[events.Envelope, error] {
 	return func(yield func(events.Envelope, error) bool) {
-		if sk, ok := f.r.(io.Seeker); ok && f.c != nil {
+		sk, seekable := f.r.(io.Seeker)
+		seekable = seekable && f.c != nil
+		if seekable {
 			if _, err := sk.Seek(0, io.SeekStart); err != nil {
 				yield(events.Envelope{}, fmt.Errorf("replay: read %s: %w", f.name, err))
 				return
 			}
 		}
-		br := bufio.NewReaderSize(f.r, 1<<20)
-		var done int64
-		lastReport := int64(-1 << 62)
-		for line := 1; ; line++ {
-			b, err := br.ReadBytes('\n')
-			done += int64(len(b))
-			if err != nil && !errors.Is(err, io.EOF) {
-				yield(events.Envelope{}, fmt.Errorf("replay: read %s: %w", f.name, err))
+		// A line that does not hold the meeting id as a JSON string cannot
+		// be one of its events: skip it without decoding.
+		var needle []byte
+		if meetingID != "" {
+			needle, _ = json.Marshal(meetingID)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() {
+			cancel()
+			if seekable {
+				wg.Wait() // the next read seeks the same file
+			}
+		}()
+		workers := max(1, runtime.GOMAXPROCS(0))
+		jobs := make(chan *lineBatch, 2*workers)
+		order := make(chan *lineBatch, 4*workers)
+		var readErr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(order)
+			defer close(jobs)
+			readErr = f.read(ctx, jobs, order)
+		}()
+		for range workers {
+			go func() {
+				for b := range jobs {
+					for i, l := range b.lines {
+						d := &b.out[i]
+						if len(l) == 0 || (needle != nil && !bytes.Contains(l, needle)) {
+							continue
+						}
+						e, err := events.Unmarshal(l)
+						switch {
+						case err != nil:
+							d.err, d.keep = &DecodeError{Name: f.name, Line: b.first + i, Err: err}, true
+						case meetingID == "" || e.MeetingID == meetingID:
+							d.e, d.keep = e, true
+						}
+					}
+					close(b.done)
+				}
+			}()
+		}
+		for b := range order {
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+			}
+			if err := ctx.Err(); err != nil {
+				yield(events.Envelope{}, err)
 				return
 			}
-			if f.progress != nil && (done-lastReport > 1<<20 || errors.Is(err, io.EOF)) {
-				f.progress(done, f.size)
-				lastReport = done
-			}
-			if t := bytes.TrimSpace(b); len(t) > 0 {
-				if cerr := ctx.Err(); cerr != nil {
-					yield(events.Envelope{}, cerr)
+			for i := range b.out {
+				if d := &b.out[i]; d.keep && !yield(d.e, d.err) {
 					return
 				}
-				e, derr := events.Unmarshal(t)
-				switch {
-				case derr != nil:
-					if !yield(events.Envelope{}, &DecodeError{Name: f.name, Line: line, Err: derr}) {
-						return
-					}
-				case meetingID == "" || e.MeetingID == meetingID:
-					if !yield(e, nil) {
-						return
-					}
-				}
-			}
-			if err != nil { // io.EOF
-				return
 			}
 		}
+		if readErr != nil {
+			yield(events.Envelope{}, readErr)
+		}
 	}
+}
+
+// read splits the file into batches of lines, in order.
+func (f *fileSource) read(ctx context.Context, jobs, order chan<- *lineBatch) error {
+	br := bufio.NewReaderSize(f.r, 1<<20)
+	var done int64
+	lastReport := int64(-1 << 62)
+	b := &lineBatch{first: 1}
+	send := func() bool {
+		b.out = make([]decoded, len(b.lines))
+		b.done = make(chan struct{})
+		for _, ch := range []chan<- *lineBatch{order, jobs} {
+			select {
+			case ch <- b:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		b = &lineBatch{first: b.first + len(b.lines)}
+		return true
+	}
+	for {
+		l, err := br.ReadBytes('\n')
+		done += int64(len(l))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("replay: read %s: %w", f.name, err)
+		}
+		if f.progress != nil && (done-lastReport > 1<<20 || err != nil) {
+			f.progress(done, f.size)
+			lastReport = done
+		}
+		if err != nil && len(l) == 0 {
+			break
+		}
+		b.lines = append(b.lines, bytes.TrimSpace(l))
+		if len(b.lines) == batchLines && !send() {
+			return nil
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(b.lines) > 0 {
+		send()
+	}
+	return nil
 }
 
 func (f *fileSource) Close() error {
