@@ -350,9 +350,9 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 			fmt.Fprintf(w, "note: legality not re-decided for %s (no command known for these types)\n", strings.Join(ts, ", "))
 		}
 		if rep.OK() {
-			fmt.Fprintf(w, "ok: %d events in %d meetings: versions continuous, hash chain intact, every event legal\n", rep.Events, rep.Meetings)
+			fmt.Fprintf(w, "ok: %s in %s: versions continuous, hash chain intact, every event legal\n", plural(rep.Events, "event"), plural(rep.Meetings, "meeting"))
 		} else {
-			fmt.Fprintf(w, "FAILED: %d findings (%s) in %d events, %d meetings\n", len(rep.Findings), kinds(rep), rep.Events, rep.Meetings)
+			fmt.Fprintf(w, "FAILED: %s (%s) in %s, %s\n", plural(len(rep.Findings), "finding"), kinds(rep), plural(rep.Events, "event"), plural(rep.Meetings, "meeting"))
 		}
 	}
 	if !rep.OK() {
@@ -423,4 +423,11 @@ func (c *importCmd) Run(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "imported %d events into %s\n", n, c.To)
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
