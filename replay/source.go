@@ -158,16 +158,23 @@ func (s *storeSource) Close() error {
 	return nil
 }
 
-// DecodeError is a line of a JSON Lines file that is not a valid event. It
-// wraps events.ErrMalformed.
+// DecodeError is a line of a JSON Lines file, or a message of a stream, that
+// is not a valid event. It wraps events.ErrMalformed.
 type DecodeError struct {
-	// Name is the file's name, Line the line number (from 1).
+	// Name is the file's (or stream's) name, Line the line number (from 1)
+	// in a file, Seq the stream sequence in a stream.
 	Name string
 	Line int
+	Seq  uint64
 	Err  error
 }
 
-func (e *DecodeError) Error() string { return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err) }
+func (e *DecodeError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s sequence %d: %v", e.Name, e.Seq, e.Err)
+	}
+	return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err)
+}
 
 // Unwrap returns the decoding error (which wraps events.ErrMalformed).
 func (e *DecodeError) Unwrap() error { return e.Err }

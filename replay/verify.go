@@ -112,7 +112,11 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error]) (*Report
 		if err != nil {
 			if errors.Is(err, events.ErrMalformed) {
 				v.r.Events++
-				v.add(Finding{Kind: Malformed, Reason: err.Error(), Err: err})
+				f := Finding{Kind: Malformed, Reason: err.Error(), Err: err}
+				if de := (*DecodeError)(nil); errors.As(err, &de) {
+					f.Seq = de.Seq
+				}
+				v.add(f)
 				continue
 			}
 			return v.r, err
