@@ -14,6 +14,7 @@ import (
 
 	"github.com/productdb/stage"
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
 )
@@ -86,8 +87,14 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 	}
 	defer d.eng.Close()
 
-	// The live projection follows the store while the webinar runs.
-	runner, err := projections.NewRunner(dd.Store)
+	// The live projection follows the store while the webinar runs, and
+	// turns each event into the notifications a backend would push.
+	pushed := map[projections.NotificationType]int{}
+	runner, err := projections.NewRunner(dd.Store, projections.WithEventHook(func(before *aggregate.State, e *events.Envelope) {
+		for _, n := range projections.Notify(before, e) {
+			pushed[n.Type]++
+		}
+	}))
 	if err != nil {
 		return err
 	}
@@ -141,6 +148,12 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.stdout, "on stage now: %s; waiting: %d\n", list(live.OnStage), len(live.Requests))
 	fmt.Fprintf(e.stdout, "live projection and offline replay agree at version %d (identical roster JSON); verify: %s\n",
 		live.Version, verdict(rep))
+	fmt.Fprintf(e.stdout, "notifications for clients: %d %s, %d %s, %d %s, %d %s, %d %s\n",
+		pushed[projections.StageStatusUpdate], projections.StageStatusUpdate,
+		pushed[projections.NewStageRequest], projections.NewStageRequest,
+		pushed[projections.StageAccessRequestUpdate], projections.StageAccessRequestUpdate,
+		pushed[projections.StageRequestApproved], projections.StageRequestApproved,
+		pushed[projections.StageRequestRejected], projections.StageRequestRejected)
 
 	mid := h.Start.Add(h.End.Sub(h.Start) / 2).UTC().Format("15:04:05")
 	self, q := e.self, quote(dir)
