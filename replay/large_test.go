@@ -17,7 +17,10 @@ import (
 	"github.com/productdb/stage/replay"
 )
 
-var large = flag.Int("large", 0, "generate a log of this many events and time replaying it (TestLargeLog)")
+var (
+	large    = flag.Int("large", 0, "generate a log of this many events and time replaying it (TestLargeLog)")
+	largeOut = flag.String("large-out", "", "also keep the generated log in this file")
+)
 
 // generate writes a legal log of about n events over several meetings, made
 // by the engine, to a JSON Lines file and returns its path.
@@ -102,6 +105,15 @@ func TestLargeLog(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
 	path := generate(t, *large, 100, 50)
+	if *largeOut != "" {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			err = os.WriteFile(*largeOut, b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	fi, _ := os.Stat(path)
 	t.Logf("generated %d events (%.0f MB) through the engine in %v", *large, float64(fi.Size())/1e6, time.Since(start).Round(time.Millisecond))
 	src, err := replay.Open(ctx, path)

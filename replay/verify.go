@@ -14,6 +14,7 @@ import (
 
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/events"
+	"github.com/productdb/stage/eventstore"
 )
 
 // FindingKind classifies a [Finding].
@@ -103,9 +104,10 @@ func (r *Report) Kinds() []FindingKind {
 // event is reported once and the events after it are judged on the state
 // the log really describes.
 //
-// Malformed entries (errors wrapping events.ErrMalformed) become findings
-// and reading goes on; any other error from evs ends Verify with that error
-// and the report so far.
+// Malformed entries (errors wrapping events.ErrMalformed) and damaged events
+// a store refused to serve (errors wrapping eventstore.ErrCorrupt) become
+// findings and reading goes on; any other error from evs ends Verify with
+// that error and the report so far.
 func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error]) (*Report, error) {
 	v := newVerifier()
 	for e, err := range evs {
@@ -117,6 +119,20 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error]) (*Report
 					f.Seq = de.Seq
 				}
 				v.add(f)
+				continue
+			}
+			// A store that checks what it serves (the JetStream store's
+			// ReadAll) reports a damaged event instead of yielding it.
+			if ce := (*eventstore.CorruptError)(nil); errors.As(err, &ce) {
+				v.r.Events++
+				kind := ChainBroken
+				switch {
+				case errors.Is(err, events.ErrHashMismatch):
+					kind = HashMismatch
+				case errors.Is(err, events.ErrMalformed):
+					kind = Malformed
+				}
+				v.add(Finding{Seq: ce.Seq, MeetingID: ce.MeetingID, Version: ce.Version, Kind: kind, Reason: ce.Err.Error(), Err: err})
 				continue
 			}
 			return v.r, err

@@ -240,6 +240,14 @@ func TestVerify_malformedGoesOn(t *testing.T) {
 	if rep.Events != len(evs) || rep.Findings[0].Kind != replay.Malformed {
 		t.Fatalf("%+v", rep)
 	}
+	// A store's corruption report is a finding too.
+	corrupt := &eventstore.CorruptError{Seq: 9, MeetingID: "w1", Version: 9, Err: events.ErrHashMismatch}
+	rep, err = replay.Verify(context.Background(), func(yield func(events.Envelope, error) bool) {
+		yield(events.Envelope{}, corrupt)
+	})
+	if err != nil || len(rep.Findings) != 1 || rep.Findings[0].Kind != replay.HashMismatch || rep.Findings[0].Seq != 9 {
+		t.Fatalf("%+v %v", rep, err)
+	}
 	// Any other error stops Verify.
 	boom := errors.New("boom")
 	_, err = replay.Verify(context.Background(), func(yield func(events.Envelope, error) bool) { yield(events.Envelope{}, boom) })

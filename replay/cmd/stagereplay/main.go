@@ -172,7 +172,17 @@ func (s *sourceArgs) open(ctx context.Context, e *env) (replay.Source, func(), e
 	done := func() {}
 	if e.progress {
 		var bar *progressbar.ProgressBar
+		finished := false
+		finish := func() {
+			if bar != nil && !finished {
+				finished = true
+				bar.Finish() // clears the bar (OptionClearOnFinish)
+			}
+		}
 		opts = append(opts, replay.WithProgress(func(n, total int64) {
+			if finished {
+				return
+			}
 			if bar == nil {
 				bar = progressbar.NewOptions64(max(total, -1),
 					progressbar.OptionSetWriter(e.stderr),
@@ -186,13 +196,11 @@ func (s *sourceArgs) open(ctx context.Context, e *env) (replay.Source, func(), e
 				bar.ChangeMax64(total)
 			}
 			bar.Set64(n)
-		}))
-		done = func() {
-			if bar != nil {
-				bar.Finish()
-				bar.Clear()
+			if total > 0 && n >= total {
+				finish() // before the command prints its answer
 			}
-		}
+		}))
+		done = finish
 	}
 	src, err := replay.Open(ctx, s.Source, opts...)
 	if err != nil {
