@@ -22,8 +22,8 @@ type TimelineOptions struct {
 }
 
 // WriteTimeline draws a meeting's history as a self-contained SVG (no
-// scripts, fonts or links to fetch): one row per user who was on stage,
-// asked to be, or decided a request; a bar for each interval on stage; a thin
+// scripts, fonts or links to fetch): one row per user who was on stage or
+// asked to be (host names in bold); a bar for each interval on stage; a thin
 // bar for each wait in the request queue; and marks for requests, grants,
 // denials, cancellations and kicks. Every shape carries a <title> (a tooltip
 // in browsers) and data-user / data-kind attributes for tools.
@@ -194,7 +194,8 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 }
 
 // timelineRows lists the users to draw, in order of first mention: those
-// who were on stage, requested, or decided a request.
+// who were on stage or requested (decisions are marked on the requester's
+// row, and named in the mark's title).
 func timelineRows(h *projections.History) []string {
 	keep := map[string]bool{}
 	for _, s := range h.Stints {
@@ -202,14 +203,6 @@ func timelineRows(h *projections.History) []string {
 	}
 	for _, r := range h.Requests {
 		keep[r.UserID] = true
-		if r.DecidedBy != "" {
-			keep[r.DecidedBy] = true
-		}
-	}
-	for _, s := range h.Stints {
-		if s.By != "" {
-			keep[s.By] = true
-		}
 	}
 	var out []string
 	for _, u := range h.Users() {

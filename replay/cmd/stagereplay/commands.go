@@ -279,6 +279,7 @@ func writeSummary(w io.Writer, h *projections.History) {
 type timelineCmd struct {
 	sourceArgs
 	filterArgs
+	User   string `short:"u" help:"Draw only this user's row (and the hosts who decided for them)."`
 	Output string `short:"o" help:"Write the SVG to this file (default: standard output)." type:"path"`
 	Width  int    `help:"Picture width in pixels." default:"1100"`
 }
@@ -288,8 +289,16 @@ func (c *timelineCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	opts := replay.TimelineOptions{Width: c.Width}
+	if c.User != "" {
+		if !slices.Contains(h.Users(), c.User) {
+			return fmt.Errorf("user %q does not appear in meeting %s", c.User, h.MeetingID)
+		}
+		h = h.ForUser(c.User)
+		opts.Title = "Stage timeline: " + c.User + " in " + h.MeetingID
+	}
 	return writeTo(c.Output, e.stdout, func(w io.Writer) error {
-		return replay.WriteTimeline(w, h, replay.TimelineOptions{Width: c.Width})
+		return replay.WriteTimeline(w, h, opts)
 	})
 }
 
@@ -329,7 +338,11 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("%w: %q", replay.ErrUnknownMeeting, c.Meeting)
 	}
 	if c.JSON {
-		if err := writeJSON(e.stdout, rep); err != nil {
+		out := struct {
+			OK bool `json:"ok"`
+			*replay.Report
+		}{rep.OK(), rep}
+		if err := writeJSON(e.stdout, out); err != nil {
 			return err
 		}
 	} else {

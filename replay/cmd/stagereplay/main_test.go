@@ -77,6 +77,7 @@ func TestGolden(t *testing.T) {
 		{"history-bob.json", []string{"history", webinar, "-u", "bob", "--json"}},
 		{"history-version.txt", []string{"history", two, "-m", "town-hall", "--version", "20"}},
 		{"timeline.svg", []string{"timeline", webinar}},
+		{"timeline-bob.svg", []string{"timeline", webinar, "--user", "bob", "--width", "700"}},
 		{"verify.txt", []string{"verify", two}},
 		{"verify.json", []string{"verify", webinar, "--json"}},
 	}
