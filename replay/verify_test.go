@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -380,4 +381,46 @@ func lastSeq(t *rapid.T, s eventstore.Store) uint64 {
 		last = e.Seq
 	}
 	return last
+}
+
+// TestVerify_mutations flips bytes of an exported log: Verify must never
+// panic, and must report every mutation that changes what an event says.
+func TestVerify_mutations(t *testing.T) {
+	evs := webinar(t)
+	var lines [][]byte
+	for i := range evs {
+		b, _ := events.Marshal(&evs[i])
+		lines = append(lines, b)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		i := rapid.IntRange(0, len(lines)-1).Draw(t, "line")
+		mut := slices.Clone(lines[i])
+		j := rapid.IntRange(0, len(mut)-1).Draw(t, "byte")
+		mut[j] = rapid.Byte().Draw(t, "value")
+		var buf []byte
+		for k, l := range lines {
+			if k == i {
+				l = mut
+			}
+			buf = append(append(buf, l...), '\n')
+		}
+		rep, err := replay.Verify(context.Background(), replay.ReadJSONL(bytes.NewReader(buf), "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, derr := events.Unmarshal(mut)
+		if derr != nil {
+			if rep.OK() {
+				t.Fatal("malformed line not reported")
+			}
+			return
+		}
+		orig := evs[i]
+		e.Seq, orig.Seq = 0, 0
+		a, _ := events.Marshal(&e)
+		b, _ := events.Marshal(&orig)
+		if !bytes.Equal(a, b) && rep.OK() {
+			t.Fatalf("mutation not found:\n%s\n%s", a, b)
+		}
+	})
 }
