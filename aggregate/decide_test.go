@@ -368,12 +368,16 @@ func TestDecide_badIDs(t *testing.T) {
 		"Join actor":                func(id string) aggregate.Command { return by(id, aggregate.Join{}) },
 		"Leave actor":               func(id string) aggregate.Command { return by(id, aggregate.Leave{}) },
 		"GrantAccess actor":         func(id string) aggregate.Command { return by(id, aggregate.GrantAccess{Users: users("waiting")}) },
-		"GrantAccess target":        func(id string) aggregate.Command { return by("host", aggregate.GrantAccess{Users: users("waiting", id)}) },
-		"DenyAccess actor":          func(id string) aggregate.Command { return by(id, aggregate.DenyAccess{Users: users("waiting")}) },
-		"DenyAccess target":         func(id string) aggregate.Command { return by("host", aggregate.DenyAccess{Users: users(id, "waiting")}) },
-		"Kick actor":                func(id string) aggregate.Command { return by(id, aggregate.Kick{Users: users("onstage")}) },
-		"Kick target":               func(id string) aggregate.Command { return by("host", aggregate.Kick{Users: users("onstage", id)}) },
-		"AddParticipant user":       func(id string) aggregate.Command { return add(id, viewerPerms) },
+		"GrantAccess target": func(id string) aggregate.Command {
+			return by("host", aggregate.GrantAccess{Users: users("waiting", id)})
+		},
+		"DenyAccess actor": func(id string) aggregate.Command { return by(id, aggregate.DenyAccess{Users: users("waiting")}) },
+		"DenyAccess target": func(id string) aggregate.Command {
+			return by("host", aggregate.DenyAccess{Users: users(id, "waiting")})
+		},
+		"Kick actor":          func(id string) aggregate.Command { return by(id, aggregate.Kick{Users: users("onstage")}) },
+		"Kick target":         func(id string) aggregate.Command { return by("host", aggregate.Kick{Users: users("onstage", id)}) },
+		"AddParticipant user": func(id string) aggregate.Command { return add(id, viewerPerms) },
 		"AddParticipant actor": func(id string) aggregate.Command {
 			c := add("newbie", viewerPerms)
 			c.Actor = id
