@@ -440,6 +440,7 @@ func TestDecide_badCommand(t *testing.T) {
 		{"command id with a control character", aggregate.Command{ID: "c\n", Actor: "speaker", Action: aggregate.Join{}}, m.now},
 		{"correlation id with a control character", aggregate.Command{ID: "c", CorrelationID: "x\x00", Actor: "speaker", Action: aggregate.Join{}}, m.now},
 		{"no time", aggregate.Command{ID: "c", Actor: "speaker", Action: aggregate.Join{}}, time.Time{}},
+		{"time the hash cannot encode", aggregate.Command{ID: "c", Actor: "speaker", Action: aggregate.Join{}}, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"reason too long", aggregate.Command{ID: "c", Actor: "host", Action: aggregate.Kick{Users: users("onstage"), Reason: long}}, m.now},
 		{"reason with a control character", aggregate.Command{ID: "c", Actor: "host", Action: aggregate.DenyAccess{Users: users("early"), Reason: "a\x00"}}, m.now},
 		{"reason not UTF-8", aggregate.Command{ID: "c", Actor: "host", Action: aggregate.DenyAccess{Users: users("early"), Reason: "\xff"}}, m.now},
