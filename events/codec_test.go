@@ -208,6 +208,9 @@ func TestUnmarshal_rejects(t *testing.T) {
 		"payload missing":                    with("payload", ""),
 		"unknown payload field":              with("payload", `{"users":["bob"],"everyone":true}`),
 		"payload wrong type":                 with("payload", `{"users":"bob"}`),
+		"no users":                           with("payload", `{"users":[]}`),
+		"null users":                         with("payload", `{"users":null}`),
+		"users missing":                      with("payload", `{}`),
 		"bad user id":                        with("payload", `{"users":["bob","a.b"]}`),
 		"id missing":                         with("id", ""),
 		"id not a uuid":                      with("id", `"abc"`),
@@ -239,5 +242,27 @@ func TestUnmarshal_rejects(t *testing.T) {
 				t.Errorf("json.Unmarshal accepted %s", data)
 			}
 		})
+	}
+}
+
+func TestUnmarshal_rejectsBadPermissions(t *testing.T) {
+	for _, e := range samples(t)[:3] {
+		var raw string
+		switch p := e.Payload.(type) {
+		case *events.ParticipantJoined:
+			p.Permissions.StageAccess = "Sometimes"
+		case *events.PermissionsChanged:
+			p.Permissions.StageAccess = ""
+		default:
+			continue
+		}
+		b, err := events.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = string(b)
+		if _, err := events.Unmarshal(b); !errors.Is(err, events.ErrMalformed) {
+			t.Errorf("Unmarshal(%s) = %v, want ErrMalformed", raw, err)
+		}
 	}
 }
