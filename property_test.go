@@ -39,15 +39,24 @@ import (
 // The default run is 100 random sequences of ~90 steps; more with
 // -rapid.checks=N, longer ones with -rapid.steps=N (a third of the steps).
 func TestEngine_properties(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m := &machine{}
-		m.init(t)
-		// Three rounds of rapid's ~30 steps each: stages need a few dozen
-		// commands to fill up.
-		for range 3 {
-			t.Repeat(m.actions())
-		}
-	})
+	rapid.Check(t, engineProperties)
+}
+
+// FuzzEngine feeds the same state machine to Go's fuzzer:
+//
+//	go test -run '^$' -fuzz FuzzEngine -fuzztime 5m
+func FuzzEngine(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(engineProperties))
+}
+
+func engineProperties(t *rapid.T) {
+	m := &machine{}
+	m.init(t)
+	// Three rounds of rapid's ~30 steps each: stages need a few dozen
+	// commands to fill up.
+	for range 3 {
+		t.Repeat(m.actions())
+	}
 }
 
 // actions are the machine's actions, requests weighted up so that queues grow.
