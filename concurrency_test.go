@@ -127,7 +127,7 @@ func testConcurrent(t *testing.T, nEngines int) {
 				res, err := eng.Execute(ctx, mt, cmd, stage.WithIdempotencyKey(key))
 				switch {
 				case err != nil:
-					if !isDomainError(err) {
+					if !isRuleError(err) {
 						t.Errorf("%s on %s: %v is not a domain error", cmd.Action.Name(), mt, err)
 						return
 					}
@@ -206,7 +206,8 @@ func (h *countingHandler) Handle(context.Context, slog.Record) error {
 func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
 
-func isDomainError(err error) bool {
+// isRuleError reports whether err is one of the four domain errors.
+func isRuleError(err error) bool {
 	for _, kind := range []error{aggregate.ErrPermissionDenied, aggregate.ErrInvalidState, aggregate.ErrNotParticipant, aggregate.ErrInvalidCommand} {
 		if errors.Is(err, kind) {
 			return true

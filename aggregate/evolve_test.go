@@ -119,10 +119,10 @@ func TestEvolve_queueOrder(t *testing.T) {
 func TestEvolve_sameTime(t *testing.T) {
 	s := aggregate.NewState("m")
 	for _, u := range []string{"z", "y", "x"} {
-		applyAt(t, s, add(u, viewerPerms), t0)
+		applyAt(t, s, add(u, viewerPerms), meetingStart)
 	}
 	for _, u := range []string{"z", "x", "y"} {
-		applyAt(t, s, by(u, aggregate.RequestAccess{}), t0)
+		applyAt(t, s, by(u, aggregate.RequestAccess{}), meetingStart)
 	}
 	if q := queue(s); !slices.Equal(q, users("z", "x", "y")) {
 		t.Errorf("queue %v, want the order of the requests", q)
@@ -165,10 +165,10 @@ func TestEvolve_bookkeeping(t *testing.T) {
 func TestEvolve_neverFails(t *testing.T) {
 	s := aggregate.NewState("m")
 	evs := []events.Envelope{
-		{Version: 1, Type: events.TypeStageJoined, Actor: "nobody", CommandID: "1", Time: t0, Payload: &events.StageJoined{}},
-		{Version: 2, Type: events.TypeAccessGranted, Actor: "nobody", CommandID: "2", Time: t0, Payload: &events.AccessGranted{Users: users("x", "y")}},
-		{Version: 3, Type: events.TypeParticipantLeft, CommandID: "3", Time: t0, Payload: &events.ParticipantLeft{UserID: "x"}},
-		{Version: 4, Type: events.TypePermissionsChanged, CommandID: "4", Time: t0, Payload: &events.PermissionsChanged{UserID: "y", Permissions: bannedPerms}},
+		{Version: 1, Type: events.TypeStageJoined, Actor: "nobody", CommandID: "1", Time: meetingStart, Payload: &events.StageJoined{}},
+		{Version: 2, Type: events.TypeAccessGranted, Actor: "nobody", CommandID: "2", Time: meetingStart, Payload: &events.AccessGranted{Users: users("x", "y")}},
+		{Version: 3, Type: events.TypeParticipantLeft, CommandID: "3", Time: meetingStart, Payload: &events.ParticipantLeft{UserID: "x"}},
+		{Version: 4, Type: events.TypePermissionsChanged, CommandID: "4", Time: meetingStart, Payload: &events.PermissionsChanged{UserID: "y", Permissions: bannedPerms}},
 	}
 	for i := range evs {
 		aggregate.Evolve(s, &evs[i])

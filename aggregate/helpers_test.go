@@ -20,8 +20,8 @@ var (
 	bannedPerms  = aggregate.Permissions{StageAccess: aggregate.NotAllowed}
 )
 
-// t0 is when every test meeting starts.
-var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+// meetingStart is when every test meeting starts.
+var meetingStart = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
 // meeting is a test meeting: a state and a clock that ticks one second per command.
 type meeting struct {
@@ -32,7 +32,7 @@ type meeting struct {
 }
 
 func newMeeting(t testing.TB) *meeting {
-	return &meeting{t: t, s: aggregate.NewState("webinar"), now: t0}
+	return &meeting{t: t, s: aggregate.NewState("webinar"), now: meetingStart}
 }
 
 // do decides and applies cmds, failing the test if any is rejected.
