@@ -83,6 +83,9 @@ type modelRejection struct {
 type modelMeeting struct {
 	users   map[string]*modelUser
 	version uint64
+	// lastTime is the time of the latest event: the engine never stamps
+	// an event earlier, whatever its clock says.
+	lastTime time.Time
 	// applied lists the idempotency keys of the stored commands, oldest
 	// first; the last aggregate.CommandWindow of them are remembered.
 	applied  []string
