@@ -166,7 +166,7 @@ func testConcurrent(t *testing.T, nEngines int) {
 
 	for _, mt := range meetingIDs {
 		for _, eng := range engines {
-			checkMeeting(t, ctx, eng, store, mt)
+			checkMeeting(t, ctx, eng, store, mt, nil)
 		}
 		var log []events.Envelope
 		for e, err := range store.Load(ctx, mt, 1) {
