@@ -131,16 +131,16 @@ func (f findingsError) Error() string { return fmt.Sprintf("%d findings", int(f)
 // sourceArgs selects and opens a log.
 type sourceArgs struct {
 	Source        string `arg:"" name:"source" help:"nats:// URL, data directory, or JSON Lines file (- for stdin)."`
-	Stream        string `help:"JetStream stream name." default:"STAGE"`
-	SubjectPrefix string `help:"JetStream subject prefix." default:"stage.events"`
-	Creds         string `name:"creds" help:"NATS credentials file." type:"path"`
-	User          string `name:"nats-user" help:"NATS user name."`
-	Password      string `name:"nats-password" help:"NATS password." env:"NATS_PASSWORD"`
-	Token         string `name:"nats-token" help:"NATS token." env:"NATS_TOKEN"`
-	Nkey          string `name:"nkey" help:"NATS NKey seed file." type:"path"`
-	TLSCA         string `name:"tls-ca" help:"CA certificate to verify the NATS server." type:"path"`
-	TLSCert       string `name:"tls-cert" help:"Client certificate for NATS TLS." type:"path"`
-	TLSKey        string `name:"tls-key" help:"Client key for NATS TLS." type:"path"`
+	Stream        string `help:"JetStream stream name." default:"STAGE" group:"NATS"`
+	SubjectPrefix string `help:"JetStream subject prefix." default:"stage.events" group:"NATS"`
+	Creds         string `name:"creds" help:"NATS credentials file." type:"path" group:"NATS"`
+	User          string `name:"nats-user" help:"NATS user name." group:"NATS"`
+	Password      string `name:"nats-password" help:"NATS password." env:"NATS_PASSWORD" group:"NATS"`
+	Token         string `name:"nats-token" help:"NATS token." env:"NATS_TOKEN" group:"NATS"`
+	Nkey          string `name:"nkey" help:"NATS NKey seed file." type:"path" group:"NATS"`
+	TLSCA         string `name:"tls-ca" help:"CA certificate to verify the NATS server." type:"path" group:"NATS"`
+	TLSCert       string `name:"tls-cert" help:"Client certificate for NATS TLS." type:"path" group:"NATS"`
+	TLSKey        string `name:"tls-key" help:"Client key for NATS TLS." type:"path" group:"NATS"`
 }
 
 func (s *sourceArgs) open(ctx context.Context, e *env) (replay.Source, func(), error) {
