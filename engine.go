@@ -44,9 +44,12 @@ type meeting struct {
 	state *aggregate.State
 	stale bool // an append ended ambiguously: catch up before deciding
 
-	// Guarded by Engine.mu: the tick timer and the deadline it is set for.
+	// The tick timer, the deadline it is set for, and whether Close stopped
+	// it; guarded by tmu.
+	tmu     sync.Mutex
 	timer   *time.Timer
 	timerAt time.Time
+	stopped bool
 }
 
 // Result is the outcome of a command.
@@ -92,9 +95,12 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.closed = true
 	for _, m := range e.meetings {
+		m.tmu.Lock()
+		m.stopped = true
 		if m.timer != nil {
 			m.timer.Stop()
 		}
+		m.tmu.Unlock()
 	}
 	e.stopTicks()
 	e.mu.Unlock()
