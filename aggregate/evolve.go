@@ -86,11 +86,13 @@ func Evolve(s *State, e *events.Envelope) {
 		if m, ok := s.members[p.UserID]; ok && m.DisconnectedAt.IsZero() {
 			m.DisconnectedAt = t
 			s.disconnected++
+			s.index(m)
 		}
 	case *events.Reconnected:
 		if m, ok := s.members[p.UserID]; ok && !m.DisconnectedAt.IsZero() {
 			m.DisconnectedAt = time.Time{}
 			s.disconnected--
+			s.index(m)
 		}
 	case *events.Lapsed:
 		for _, l := range p.Lapses {
@@ -125,6 +127,16 @@ func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
 	if st != AcceptedToJoinStage {
 		s.unwait(user)
 	}
+	s.index(m)
+}
+
+// index keeps m in s.timed while it may have a deadline.
+func (s *State) index(m *Member) {
+	if m.Status == AcceptedToJoinStage || m.Status == OnStage || !m.DisconnectedAt.IsZero() {
+		s.timed[m.UserID] = struct{}{}
+	} else {
+		delete(s.timed, m.UserID)
+	}
 }
 
 // removeMember takes user out of the meeting: off the stage and out of every
@@ -141,6 +153,7 @@ func (s *State) removeMember(user string) {
 		s.disconnected--
 	}
 	s.unwait(user)
+	delete(s.timed, user)
 	delete(s.members, user)
 }
 

@@ -207,7 +207,8 @@ func (s *State) nextLapse() (events.Lapse, bool) {
 	}
 	st := s.settings
 	if st.InvitationTTL > 0 || st.SpeakingSlot > 0 || s.disconnected > 0 {
-		for _, m := range s.members {
+		for u := range s.timed {
+			m := s.members[u]
 			switch {
 			case m.Status == AcceptedToJoinStage && st.InvitationTTL > 0 && !s.waitlisted(m.UserID):
 				consider(events.Lapse{UserID: m.UserID, Kind: events.InvitationExpired, Since: m.Since,

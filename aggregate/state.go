@@ -102,6 +102,10 @@ type State struct {
 	denied       map[string]time.Time // latest denial per user, for RequestCooldown
 	onStage      int                  // members OnStage
 	disconnected int                  // members with DisconnectedAt set
+	// timed indexes the members who may have a deadline (accepted, on
+	// stage or disconnected), so that finding the next deadline does not
+	// walk a large audience.
+	timed map[string]struct{}
 
 	recent map[string]span
 	ring   []string // command ids in the order first seen, at most CommandWindow
@@ -111,7 +115,7 @@ type State struct {
 // NewState returns the empty state of a meeting: version 0, no participants.
 func NewState(meetingID string) *State {
 	return &State{meetingID: meetingID, members: map[string]*Member{}, recent: map[string]span{},
-		bans: map[string]Ban{}, denied: map[string]time.Time{}}
+		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}}
 }
 
 // MeetingID returns the meeting the state belongs to.
@@ -199,6 +203,7 @@ func (s *State) Clone() *State {
 	c.waitlist = slices.Clone(s.waitlist)
 	c.bans = maps.Clone(s.bans)
 	c.denied = maps.Clone(s.denied)
+	c.timed = maps.Clone(s.timed)
 	return &c
 }
 
@@ -222,7 +227,7 @@ func (s *State) Equal(o *State) bool {
 	if s.settings != o.settings || s.onStage != o.onStage || s.disconnected != o.disconnected ||
 		!slices.EqualFunc(s.waitlist, o.waitlist, waiter.equal) ||
 		!maps.EqualFunc(s.bans, o.bans, Ban.equal) ||
-		!maps.EqualFunc(s.denied, o.denied, time.Time.Equal) {
+		!maps.EqualFunc(s.denied, o.denied, time.Time.Equal) || !maps.Equal(s.timed, o.timed) {
 		return false
 	}
 	for k, v := range s.recent {
