@@ -666,3 +666,96 @@ func TestPolicy_AutoTick(t *testing.T) {
 		t.Fatalf("Tick after Close: %v", err)
 	}
 }
+
+func TestPolicy_GraceKeepsTheSeat(t *testing.T) {
+	w := newPolWorld(t, aggregate.Settings{MaxOnStage: 1, ReconnectGrace: time.Minute, SeatOfferTTL: time.Minute})
+	w.add(polAllowed, "a", "b")
+	w.ok(w.eng.Join(w.ctx, w.m, "a"))
+	if _, err := w.eng.Join(w.ctx, w.m, "b"); !errors.Is(err, aggregate.ErrStageFull) {
+		t.Fatal(err)
+	}
+	w.ok(w.eng.Disconnect(w.ctx, w.m, "a"))
+	droppedAt := w.clock.Now()
+	w.clock.Advance(30 * time.Second)
+	if o := w.offers(); o != nil {
+		t.Fatalf("a's seat was offered during the grace: %+v", o)
+	}
+	w.wantStatus("a", aggregate.OnStage)
+	w.clock.Advance(30 * time.Second)
+	w.wantStatus("a", 0)
+	o := w.offers()
+	if len(o) != 1 || o[0].UserID != "b" || !o[0].OfferedAt.Equal(droppedAt.Add(time.Minute)) {
+		t.Fatalf("offers after the grace %+v", o)
+	}
+	w.replayEqualsLive()
+}
+
+func TestPolicy_RaisingCapacityOffersSeats(t *testing.T) {
+	w := newPolWorld(t, aggregate.Settings{MaxOnStage: 1})
+	w.add(polAllowed, "a", "b", "c")
+	w.ok(w.eng.Join(w.ctx, w.m, "a"))
+	for _, u := range []string{"b", "c"} {
+		if _, err := w.eng.Join(w.ctx, w.m, u); !errors.Is(err, aggregate.ErrStageFull) {
+			t.Fatal(err)
+		}
+	}
+	w.ok(w.eng.Configure(w.ctx, w.m, "h", aggregate.Settings{MaxOnStage: 2}))
+	if o := w.offers(); len(o) != 1 || o[0].UserID != "b" || !o[0].Deadline.IsZero() {
+		t.Fatalf("offers %+v", o)
+	}
+	// Turning the cap off dissolves the waitlist; c stays accepted and may join.
+	w.ok(w.eng.Configure(w.ctx, w.m, "h", aggregate.Settings{}))
+	if r := w.roster(); r.Waitlist != nil || r.SeatOffers != nil {
+		t.Fatalf("roster %+v", r)
+	}
+	w.wantStatus("c", aggregate.AcceptedToJoinStage)
+	w.ok(w.eng.Join(w.ctx, w.m, "c"))
+	w.replayEqualsLive()
+}
+
+// TestPolicy_EnginesTickOnce has two Engines on one store tick one meeting
+// concurrently, many times: each lapse is recorded once.
+func TestPolicy_EnginesTickOnce(t *testing.T) {
+	w := newPolWorld(t, aggregate.Settings{InvitationTTL: time.Second})
+	other, err := stage.New(w.store, stage.WithClock(w.clock.Now), stage.WithAutoTick(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	users := []string{"a", "b", "c", "d", "e", "f"}
+	w.add(polViewer, users...)
+	for i, u := range users {
+		w.ok(w.eng.GrantAccess(w.ctx, w.m, "h", u))
+		if i%2 == 1 {
+			w.clock.Advance(time.Second / 2)
+		}
+	}
+	w.clock.Advance(time.Hour)
+	var wg sync.WaitGroup
+	for _, e := range []*stage.Engine{w.eng, other, w.eng, other} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if _, err := e.Tick(w.ctx, w.m); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	for _, ev := range w.log() {
+		if p, ok := ev.Payload.(*events.Lapsed); ok {
+			for _, l := range p.Lapses {
+				seen[l.UserID]++
+			}
+		}
+	}
+	for _, u := range users {
+		if seen[u] != 1 {
+			t.Fatalf("lapses recorded per user: %v", seen)
+		}
+	}
+}
