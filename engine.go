@@ -29,8 +29,9 @@ type Engine struct {
 	meetings map[string]*meeting
 	closed   bool
 
-	// The tick scheduler: timers per meeting (under mu), the context the
-	// ticks run in (cancelled by Close) and the ticks in flight.
+	// The tick scheduler (tick.go): each meeting has its timer; these are
+	// the context the ticks run in (cancelled by Close) and the ticks in
+	// flight (Close waits for them).
 	tickCtx   context.Context
 	stopTicks context.CancelFunc
 	ticking   sync.WaitGroup
