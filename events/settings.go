@@ -114,3 +114,45 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// Valid reports whether k is one of the defined lapse kinds.
+func (k LapseKind) Valid() bool {
+	switch k {
+	case InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired:
+		return true
+	}
+	return false
+}
+
+// validPolicy checks the shape of the policy events' payloads (nil for
+// every other payload).
+func validPolicy(p Payload) error {
+	switch p := p.(type) {
+	case *SettingsChanged:
+		if err := p.Settings.Validate(); err != nil {
+			return err
+		}
+		return p.Previous.Validate()
+	case *SeatWaitlisted:
+		if p.Position < 1 || p.MaxOnStage < 1 {
+			return fmt.Errorf("position %d, maxOnStage %d", p.Position, p.MaxOnStage)
+		}
+	case *Disconnected:
+		if p.Grace < 0 {
+			return fmt.Errorf("negative grace %v", p.Grace)
+		}
+	case *Lapsed:
+		if len(p.Lapses) == 0 {
+			return fmt.Errorf("no lapses")
+		}
+		for _, l := range p.Lapses {
+			if !l.Kind.Valid() {
+				return fmt.Errorf("unknown lapse kind %q", l.Kind)
+			}
+			if l.Deadline.IsZero() {
+				return fmt.Errorf("lapse of %s with no deadline", l.UserID)
+			}
+		}
+	}
+	return nil
+}
