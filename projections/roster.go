@@ -1,7 +1,5 @@
 // Package projections holds the read models folded from a meeting's events:
-// the roster (who is on stage, accepted, requesting, and the request queue,
-// and the policies' state: settings, seat waitlist and offers, stage bans,
-// disconnected participants).
+// the roster (who is on stage, accepted, requesting, and the request queue).
 //
 // A projection is a fold: the engine's live roster and the replay tool's
 // roster at a past version are computed by the same code from the same
