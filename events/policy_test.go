@@ -96,3 +96,12 @@ func TestPolicyEvents_Rejects(t *testing.T) {
 		t.Fatalf("unknown settings field: %v", err)
 	}
 }
+
+func TestLapse_String(t *testing.T) {
+	l := events.Lapse{UserID: "bob", Kind: events.SlotEnded, Since: polT, Deadline: polT.Add(5 * time.Minute),
+		Setting: "SpeakingSlot", Limit: events.Duration(5 * time.Minute), Status: "OnStage"}
+	want := "bob: speaking slot ended at 2026-11-29T14:05:00Z (SpeakingSlot 5m0s, since 2026-11-29T14:00:00Z, was OnStage)"
+	if got := l.String(); got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+}

@@ -156,3 +156,21 @@ func validPolicy(p Payload) error {
 	}
 	return nil
 }
+
+// String describes the lapse in words, for audit trails and timelines:
+//
+//	bob: speaking slot ended at 2026-11-29T14:05:00Z (SpeakingSlot 5m0s, since 2026-11-29T14:00:00Z, was OnStage)
+func (l Lapse) String() string {
+	what := map[LapseKind]string{
+		InvitationExpired: "invitation expired",
+		SlotEnded:         "speaking slot ended",
+		SeatOfferLapsed:   "seat offer lapsed",
+		GraceExpired:      "reconnect grace expired, left the meeting",
+		BanExpired:        "stage ban ended",
+	}[l.Kind]
+	if what == "" {
+		what = string(l.Kind)
+	}
+	return fmt.Sprintf("%s: %s at %s (%s %s, since %s, was %s)", l.UserID, what,
+		l.Deadline.UTC().Format(time.RFC3339Nano), l.Setting, l.Limit, l.Since.UTC().Format(time.RFC3339Nano), l.Status)
+}
