@@ -759,3 +759,38 @@ func TestPolicy_EnginesTickOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicy_CloseStopsTicks: a deadline that falls after Close is not
+// recorded by the closed Engine.
+func TestPolicy_CloseStopsTicks(t *testing.T) {
+	ctx := context.Background()
+	store := eventstore.NewMemory()
+	eng, err := stage.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const m = "closing"
+	for _, f := range []func() (stage.Result, error){
+		func() (stage.Result, error) {
+			return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "h", Permissions: polHost})
+		},
+		func() (stage.Result, error) {
+			return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "v", Permissions: polViewer})
+		},
+		func() (stage.Result, error) {
+			return eng.Configure(ctx, m, "h", aggregate.Settings{InvitationTTL: 30 * time.Millisecond})
+		},
+		func() (stage.Result, error) { return eng.GrantAccess(ctx, m, "h", "v") },
+	} {
+		if _, err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng.Close()
+	time.Sleep(100 * time.Millisecond) // past the deadline: a live scheduler would have ticked
+	for ev := range store.Load(ctx, m, 1) {
+		if ev.Type == events.TypeLapsed {
+			t.Fatal("a closed Engine recorded a lapse")
+		}
+	}
+}
