@@ -457,14 +457,21 @@ func (m *policyMachine) Check(t *rapid.T) {
 	m.checkJoins(t, log)
 }
 
-// checkJoins replays the log and checks every StageJoined against the state
-// just before it: with a capacity set, the joiner held a seat offer, or a
-// seat was free and not held for anyone (nobody jumps the waitlist), and
-// the stage was not full.
+// checkJoins replays the log and checks every event against the state just
+// before it. Every command was decided on the state as it was at its time:
+// no lapse was due and unrecorded before any other event, and a Lapsed event
+// recorded every lapse due at its time. Every StageJoined under a capacity
+// was by a seat-offer holder, or into a seat that was free and not held for
+// anyone (nobody jumps the waitlist), and the stage was not full.
 func (m *policyMachine) checkJoins(t *rapid.T, log []events.Envelope) {
 	s := aggregate.NewState(polMeeting)
 	for i := range log {
 		e := &log[i]
+		if e.Type != events.TypeLapsed {
+			if due := aggregate.DueLapses(s, e.Time); len(due) > 0 {
+				t.Fatalf("%s at version %d was decided with lapses due and unrecorded: %v", e.Type, e.Version, due)
+			}
+		}
 		if e.Type == events.TypeStageJoined {
 			if limit := s.Settings().MaxOnStage; limit > 0 {
 				held := 0
@@ -482,6 +489,11 @@ func (m *policyMachine) checkJoins(t *rapid.T, log []events.Envelope) {
 			}
 		}
 		aggregate.Evolve(s, e)
+		if e.Type == events.TypeLapsed {
+			if due := aggregate.DueLapses(s, e.Time); len(due) > 0 {
+				t.Fatalf("Lapsed at version %d left lapses due: %v", e.Version, due)
+			}
+		}
 	}
 }
 
