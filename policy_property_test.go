@@ -615,12 +615,22 @@ func (m *policyMachine) checkWaitlistOrder(t *rapid.T, s *aggregate.State, log [
 
 func TestPolicyProperties(t *testing.T) {
 	total, stats := 0, map[string]int{}
-	rapid.Check(t, func(t *rapid.T) {
-		m := &policyMachine{stats: stats}
-		m.init(t)
-		defer m.eng.Close()
-		t.Repeat(rapid.StateMachineActions(m))
-		total += m.steps
-	})
+	rapid.Check(t, func(t *rapid.T) { total += runPolicyMachine(t, stats) })
 	t.Logf("%d commands checked; covered: %v", total, stats)
+}
+
+// FuzzPolicyProperties feeds the same state machine to the Go fuzzer:
+// go test -fuzz FuzzPolicyProperties -run '^$' .
+func FuzzPolicyProperties(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) { runPolicyMachine(t, map[string]int{}) }))
+}
+
+// runPolicyMachine runs one random sequence of steps and returns how many
+// commands it ran.
+func runPolicyMachine(t *rapid.T, stats map[string]int) int {
+	m := &policyMachine{stats: stats}
+	m.init(t)
+	defer m.eng.Close()
+	t.Repeat(rapid.StateMachineActions(m))
+	return m.steps
 }
