@@ -28,19 +28,36 @@ type Engine struct {
 	mu       sync.Mutex
 	meetings map[string]*meeting
 	closed   bool
+
+	// The tick scheduler (tick.go): each meeting has its timer; these are
+	// the context the ticks run in (cancelled by Close) and the ticks in
+	// flight (Close waits for them).
+	tickCtx   context.Context
+	stopTicks context.CancelFunc
+	ticking   sync.WaitGroup
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
 // waiting for it honours a context.
 type meeting struct {
+	id    string
 	lock  chan struct{}
 	state *aggregate.State
 	stale bool // an append ended ambiguously: catch up before deciding
+
+	// The tick timer, the deadline it is set for, and whether Close stopped
+	// it; guarded by tmu.
+	tmu     sync.Mutex
+	timer   *time.Timer
+	timerAt time.Time
+	stopped bool
 }
 
 // Result is the outcome of a command.
 type Result struct {
-	// Version is the meeting's version after the command.
+	// Version is the meeting's version after the command. A Join that fails
+	// with aggregate.ErrStageFull still records the waitlisting: Version
+	// and Events report that append.
 	Version uint64
 	// Events are the events the command appended (for a duplicate, the ones
 	// it appended the first time).
@@ -67,23 +84,42 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 	}
-	return &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}, nil
+	e := &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}
+	e.tickCtx, e.stopTicks = context.WithCancel(context.Background())
+	return e, nil
 }
 
-// Close stops the engine: later calls return [ErrClosed]. It does not close
-// the store. Close is idempotent.
+// Close stops the engine: later calls return [ErrClosed], scheduled ticks
+// are cancelled, and Close waits for a tick in flight to end. It does not
+// close the store. Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.closed = true
+	for _, m := range e.meetings {
+		m.tmu.Lock()
+		m.stopped = true
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		m.tmu.Unlock()
+	}
+	e.stopTicks()
+	e.mu.Unlock()
+	e.ticking.Wait()
 	return nil
 }
 
 // Execute runs one command on a meeting: decide, append, apply. A rejected
 // command returns an error wrapping one of aggregate's sentinel errors (use
-// errors.As with *aggregate.Error for the details) and appends nothing.
-// A list command with some ineligible targets succeeds and reports them in
-// Result.Rejected.
+// errors.As with *aggregate.Error for the details) and appends nothing, with
+// one exception: a Join on a full stage appends SeatWaitlisted and then
+// returns an error wrapping aggregate.ErrStageFull. A list command with some
+// ineligible targets succeeds and reports them in Result.Rejected.
+//
+// Deadlines that passed without being recorded are recorded first, in a
+// Lapsed event appended together with the command's event (see package
+// aggregate); a command that fails records nothing, and the lapses are
+// recorded by the next tick.
 func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
 	name := "Command"
 	if cmd.Action != nil {
@@ -109,8 +145,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	if err != nil {
 		return Result{}, err
 	}
-	defer m.release()
-	if m.stale {
+	defer e.release(m)
+	_, tick := cmd.Action.(aggregate.Tick)
+	if m.stale || tick {
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{}, err
 		}
@@ -124,6 +161,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		}
 		if d.Duplicate {
 			return e.original(ctx, meetingID, d.First, d.Last)
+		}
+		if len(d.Events) == 0 { // a Tick with nothing due
+			return Result{Version: m.state.Version()}, nil
 		}
 		prev := m.state.LastHash()
 		for i := range d.Events {
@@ -140,7 +180,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 				d.Events[i].Seq = pos - uint64(len(d.Events)-1-i)
 				aggregate.Evolve(m.state, &d.Events[i])
 			}
-			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, nil
+			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, d.Err
 		}
 		if !errors.Is(err, eventstore.ErrConflict) {
 			// The append may or may not have happened (a lost ack, say): the
@@ -193,6 +233,7 @@ func (e *Engine) backoff(ctx context.Context, attempt int) error {
 // original reports the outcome of a command applied before, from its events.
 func (e *Engine) original(ctx context.Context, meetingID string, first, last uint64) (Result, error) {
 	r := Result{Duplicate: true}
+	var outcome error
 	for ev, err := range e.store.Load(ctx, meetingID, first) {
 		if err != nil {
 			return Result{}, err
@@ -203,11 +244,14 @@ func (e *Engine) original(ctx context.Context, meetingID string, first, last uin
 		r.Events = append(r.Events, ev)
 		r.Rejected = append(r.Rejected, aggregate.RejectionsOf(&ev)...)
 		r.Version, r.Position = ev.Version, ev.Seq
+		if err := aggregate.ErrorOf(&ev); err != nil {
+			outcome = err
+		}
 	}
 	if len(r.Events) == 0 {
 		return Result{}, fmt.Errorf("stage: meeting %s: events %d..%d of a recorded command are missing from the store", meetingID, first, last)
 	}
-	return r, nil
+	return r, outcome
 }
 
 // acquire returns the meeting, locked and loaded.
@@ -219,7 +263,7 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 	}
 	m, ok := e.meetings[meetingID]
 	if !ok {
-		m = &meeting{lock: make(chan struct{}, 1)}
+		m = &meeting{id: meetingID, lock: make(chan struct{}, 1)}
 		e.meetings[meetingID] = m
 	}
 	e.mu.Unlock()
@@ -232,14 +276,20 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 		m.state = aggregate.NewState(meetingID)
 		if err := e.catchUp(ctx, m); err != nil {
 			m.state = nil
-			m.release()
+			e.release(m)
 			return nil, err
 		}
 	}
 	return m, nil
 }
 
-func (m *meeting) release() { <-m.lock }
+// release reschedules the meeting's tick for its state, then unlocks it.
+func (e *Engine) release(m *meeting) {
+	if m.state != nil {
+		e.schedule(m)
+	}
+	<-m.lock
+}
 
 // catchUp applies the events stored after the cached state, checking each
 // link of the hash chain. On an error the cached state is left as it was
@@ -259,7 +309,9 @@ func (e *Engine) catchUp(ctx context.Context, m *meeting) error {
 	return nil
 }
 
-// read runs f on the meeting's current state, caught up with the store.
+// read runs f on the meeting's current state, caught up with the store, as
+// it is at the engine clock's now: lapses due and not yet recorded are
+// applied (aggregate.At), so reads never show an expired status.
 func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*aggregate.State) error) error {
 	if err := validMeeting(command, meetingID); err != nil {
 		return err
@@ -268,12 +320,12 @@ func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*ag
 	if err != nil {
 		return err
 	}
-	defer m.release()
+	defer e.release(m)
 	if err := e.catchUp(ctx, m); err != nil {
 		return err
 	}
 	m.stale = false
-	return f(m.state)
+	return f(aggregate.At(m.state, e.now(m.state)))
 }
 
 // newID returns a UUID v7, falling back to v4 if the clock source fails.

@@ -19,6 +19,7 @@ type config struct {
 	maxAttempts int
 	backoffBase time.Duration
 	backoffMax  time.Duration
+	autoTick    bool
 }
 
 func defaultConfig() config {
@@ -28,6 +29,7 @@ func defaultConfig() config {
 		maxAttempts: 10,
 		backoffBase: time.Millisecond,
 		backoffMax:  100 * time.Millisecond,
+		autoTick:    true,
 	}
 }
 
@@ -69,6 +71,19 @@ func WithRetry(attempts int, base, max time.Duration) Option {
 			return fmt.Errorf("stage: WithRetry: backoff base %v, max %v", base, max)
 		}
 		c.maxAttempts, c.backoffBase, c.backoffMax = attempts, base, max
+		return nil
+	}
+}
+
+// WithAutoTick turns the tick scheduler on or off (default on). When on,
+// the Engine records the lapses of every meeting it holds at each meeting's
+// next deadline (see [Engine.Tick]), waiting on real timers for the time
+// the clock says is left. Turn it off when the clock is a test clock, or
+// when another process ticks the meetings; reads and commands observe
+// deadlines at the clock's now either way.
+func WithAutoTick(on bool) Option {
+	return func(c *config) error {
+		c.autoTick = on
 		return nil
 	}
 }

@@ -179,6 +179,9 @@ func (e *Envelope) Validate() error {
 	case e.Payload.EventType() != e.Type:
 		return bad("type %q with a %s payload", e.Type, e.Payload.EventType())
 	}
+	if err := validPolicy(e.Payload); err != nil {
+		return bad("%s: %v", e.Type, err)
+	}
 	if err := ValidateID(e.MeetingID); err != nil {
 		return bad("meeting: %v", err)
 	}

@@ -21,6 +21,16 @@
 //	  - prev, hash: the hash chain, 64 hex digits each (see [Envelope.ComputeHash]).
 //	  - seq: the global position in the store it was read from; not hashed.
 //
+// The policy events (schema 1 too; see aggregate's documentation):
+// SettingsChanged {settings, previous}, SeatWaitlisted {position, status,
+// maxOnStage}, StageBanned {user, until, status}, BanLifted {user},
+// Disconnected {user, grace}, Reconnected {user}, and Lapsed {lapses: [{user,
+// kind, since, deadline, setting, limit, status}]}, where kind is one of
+// InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired and
+// durations are Go duration strings ("1m30s"). A lapse takes effect at its
+// deadline, not at the event's time. ParticipantLeft has an optional reason,
+// "Disconnected" when a disconnect with no reconnect grace removed the user.
+//
 // Decoding is strict: unknown fields, unknown types, another schema or a
 // payload of the wrong shape fail with [ErrMalformed].
 //
