@@ -102,8 +102,11 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	if xc.correlation != "" {
 		cmd.CorrelationID = xc.correlation
 	}
+	// The first event's id doubles as the command id when the caller gave
+	// none: one UUID instead of two on the common path.
+	firstID := newID()
 	if cmd.ID == "" {
-		cmd.ID = newID().String()
+		cmd.ID = firstID.String()
 	}
 	m, err := e.acquire(ctx, meetingID)
 	if err != nil {
@@ -128,7 +131,10 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		prev := m.state.LastHash()
 		for i := range d.Events {
 			ev := &d.Events[i]
-			ev.ID = newID()
+			ev.ID = firstID
+			if i > 0 || attempt > 1 {
+				ev.ID = newID()
+			}
 			if err := ev.Seal(prev); err != nil {
 				return Result{Version: m.state.Version()}, err
 			}
