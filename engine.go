@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
+	lru      list.List // of *meeting, most recently used first; e.mu guards it
 	closed   bool
 }
 
@@ -36,6 +38,10 @@ type meeting struct {
 	lock  chan struct{}
 	state *aggregate.State
 	stale bool // an append ended ambiguously: catch up before deciding
+
+	id    string
+	users int           // callers holding or waiting for the meeting; e.mu guards it
+	elem  *list.Element // place in e.lru; e.mu guards it
 }
 
 // Result is the outcome of a command.
@@ -112,7 +118,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	if err != nil {
 		return Result{}, err
 	}
-	defer m.release()
+	defer e.release(m)
 	if m.stale {
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{}, err
@@ -224,28 +230,59 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 		return nil, ErrClosed
 	}
 	m, ok := e.meetings[meetingID]
-	if !ok {
-		m = &meeting{lock: make(chan struct{}, 1)}
+	if ok {
+		e.lru.MoveToFront(m.elem)
+	} else {
+		m = &meeting{lock: make(chan struct{}, 1), id: meetingID}
+		m.elem = e.lru.PushFront(m)
 		e.meetings[meetingID] = m
+		e.evict()
 	}
+	m.users++
 	e.mu.Unlock()
 	select {
 	case m.lock <- struct{}{}:
 	case <-ctx.Done():
+		e.unuse(m)
 		return nil, ctx.Err()
 	}
 	if m.state == nil {
 		m.state = aggregate.NewState(meetingID)
 		if err := e.catchUp(ctx, m); err != nil {
 			m.state = nil
-			m.release()
+			e.release(m)
 			return nil, err
 		}
 	}
 	return m, nil
 }
 
-func (m *meeting) release() { <-m.lock }
+// release unlocks a meeting taken with acquire.
+func (e *Engine) release(m *meeting) {
+	<-m.lock
+	e.unuse(m)
+}
+
+func (e *Engine) unuse(m *meeting) {
+	e.mu.Lock()
+	m.users--
+	e.evict()
+	e.mu.Unlock()
+}
+
+// evict drops least recently used meetings that nobody holds until the cache
+// is within its bound. A dropped meeting is reloaded from the store on its
+// next use. e.mu must be held.
+func (e *Engine) evict() {
+	for el := e.lru.Back(); el != nil && len(e.meetings) > e.cfg.cacheSize; {
+		m := el.Value.(*meeting)
+		el = el.Prev()
+		if m.users == 0 {
+			e.lru.Remove(m.elem)
+			delete(e.meetings, m.id)
+		}
+	}
+}
 
 // catchUp applies the events stored after the cached state, checking each
 // link of the hash chain. On an error the cached state is left as it was
@@ -274,7 +311,7 @@ func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*ag
 	if err != nil {
 		return err
 	}
-	defer m.release()
+	defer e.release(m)
 	if err := e.catchUp(ctx, m); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type config struct {
 	maxAttempts int
 	backoffBase time.Duration
 	backoffMax  time.Duration
+	cacheSize   int
 }
 
 func defaultConfig() config {
@@ -28,6 +29,7 @@ func defaultConfig() config {
 		maxAttempts: 10,
 		backoffBase: time.Millisecond,
 		backoffMax:  100 * time.Millisecond,
+		cacheSize:   DefaultCacheSize,
 	}
 }
 
@@ -69,6 +71,24 @@ func WithRetry(attempts int, base, max time.Duration) Option {
 			return fmt.Errorf("stage: WithRetry: backoff base %v, max %v", base, max)
 		}
 		c.maxAttempts, c.backoffBase, c.backoffMax = attempts, base, max
+		return nil
+	}
+}
+
+// DefaultCacheSize is how many meetings an Engine keeps in memory unless
+// told otherwise (see [WithCacheSize]).
+const DefaultCacheSize = 10_000
+
+// WithCacheSize bounds how many meetings' states the engine keeps cached
+// (default [DefaultCacheSize]). When the bound is passed, the least recently
+// used idle meeting is dropped; it is reloaded from the store (from a
+// snapshot, where the store keeps them) on its next use.
+func WithCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("stage: WithCacheSize: %d < 1", n)
+		}
+		c.cacheSize = n
 		return nil
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/events"
 )
@@ -36,7 +38,7 @@ func BenchmarkDecideEvolve(b *testing.B) {
 	}
 	ids := make([]string, 4096)
 	for i := range ids {
-		ids[i] = "cmd-" + strconv.Itoa(i)
+		ids[i] = uuid.NewSHA1(uuid.NameSpaceOID, []byte(strconv.Itoa(i))).String()
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -17,7 +17,7 @@ func Evolve(s *State, e *events.Envelope) {
 		s.lastTime = e.Time
 	}
 	if e.CommandID != "" {
-		s.remember(e.CommandID, e.Version)
+		s.recent.add(e.CommandID, e.Version)
 	}
 	set := func(user string, st Status) {
 		m, ok := s.members[user]
