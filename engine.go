@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
+	lru      list.List // of *meeting, most recently used first; e.mu guards it
 	closed   bool
 
 	// The tick scheduler (tick.go): each meeting has its timer; these are
@@ -45,8 +47,11 @@ type meeting struct {
 	state *aggregate.State
 	stale bool // an append ended ambiguously: catch up before deciding
 
-	// The tick timer, the deadline it is set for, and whether Close stopped
-	// it; guarded by tmu.
+	users int           // callers holding or waiting for the meeting; e.mu guards it
+	elem  *list.Element // place in e.lru; e.mu guards it
+
+	// The tick timer, the deadline it is set for, and whether Close or
+	// eviction stopped it; guarded by tmu.
 	tmu     sync.Mutex
 	timer   *time.Timer
 	timerAt time.Time
@@ -138,8 +143,11 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	if xc.correlation != "" {
 		cmd.CorrelationID = xc.correlation
 	}
+	// The first event's id doubles as the command id when the caller gave
+	// none: one UUID instead of two on the common path.
+	firstID := newID()
 	if cmd.ID == "" {
-		cmd.ID = newID().String()
+		cmd.ID = firstID.String()
 	}
 	m, err := e.acquire(ctx, meetingID)
 	if err != nil {
@@ -168,7 +176,10 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		prev := m.state.LastHash()
 		for i := range d.Events {
 			ev := &d.Events[i]
-			ev.ID = newID()
+			ev.ID = firstID
+			if i > 0 || attempt > 1 {
+				ev.ID = newID()
+			}
 			if err := ev.Seal(prev); err != nil {
 				return Result{Version: m.state.Version()}, err
 			}
@@ -262,14 +273,20 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 		return nil, ErrClosed
 	}
 	m, ok := e.meetings[meetingID]
-	if !ok {
-		m = &meeting{id: meetingID, lock: make(chan struct{}, 1)}
+	if ok {
+		e.lru.MoveToFront(m.elem)
+	} else {
+		m = &meeting{lock: make(chan struct{}, 1), id: meetingID}
+		m.elem = e.lru.PushFront(m)
 		e.meetings[meetingID] = m
+		e.evict()
 	}
+	m.users++
 	e.mu.Unlock()
 	select {
 	case m.lock <- struct{}{}:
 	case <-ctx.Done():
+		e.unuse(m)
 		return nil, ctx.Err()
 	}
 	if m.state == nil {
@@ -289,6 +306,41 @@ func (e *Engine) release(m *meeting) {
 		e.schedule(m)
 	}
 	<-m.lock
+	e.unuse(m)
+}
+
+func (e *Engine) unuse(m *meeting) {
+	e.mu.Lock()
+	m.users--
+	e.evict()
+	e.mu.Unlock()
+}
+
+// evict drops least recently used meetings that nobody holds until the cache
+// is within its bound, sparing those with a tick scheduled while it can. A
+// dropped meeting's tick is cancelled; it is reloaded from the store on its
+// next use, and its lapses are recorded then. e.mu must be held.
+func (e *Engine) evict() {
+	for pass := 0; pass < 2 && len(e.meetings) > e.cfg.cacheSize; pass++ {
+		for el := e.lru.Back(); el != nil && len(e.meetings) > e.cfg.cacheSize; {
+			m := el.Value.(*meeting)
+			el = el.Prev()
+			if m.users > 0 {
+				continue
+			}
+			m.tmu.Lock()
+			armed := !m.timerAt.IsZero()
+			if pass == 1 || !armed {
+				m.stopped = true
+				if m.timer != nil {
+					m.timer.Stop()
+				}
+				e.lru.Remove(m.elem)
+				delete(e.meetings, m.id)
+			}
+			m.tmu.Unlock()
+		}
+	}
 }
 
 // catchUp applies the events stored after the cached state, checking each

@@ -20,6 +20,7 @@ type config struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	autoTick    bool
+	cacheSize   int
 }
 
 func defaultConfig() config {
@@ -30,6 +31,7 @@ func defaultConfig() config {
 		backoffBase: time.Millisecond,
 		backoffMax:  100 * time.Millisecond,
 		autoTick:    true,
+		cacheSize:   DefaultCacheSize,
 	}
 }
 
@@ -84,6 +86,24 @@ func WithRetry(attempts int, base, max time.Duration) Option {
 func WithAutoTick(on bool) Option {
 	return func(c *config) error {
 		c.autoTick = on
+		return nil
+	}
+}
+
+// DefaultCacheSize is how many meetings an Engine keeps in memory unless
+// told otherwise (see [WithCacheSize]).
+const DefaultCacheSize = 10_000
+
+// WithCacheSize bounds how many meetings' states the engine keeps cached
+// (default [DefaultCacheSize]). When the bound is passed, the least recently
+// used idle meeting is dropped; it is reloaded from the store (from a
+// snapshot, where the store keeps them) on its next use.
+func WithCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("stage: WithCacheSize: %d < 1", n)
+		}
+		c.cacheSize = n
 		return nil
 	}
 }

@@ -65,13 +65,15 @@ func (e *Engine) fire(meetingID string) {
 		e.mu.Unlock()
 		return
 	}
-	m := e.meetings[meetingID]
+	m := e.meetings[meetingID] // nil if evicted since the timer fired: Tick reloads it
 	e.ticking.Add(1)
 	e.mu.Unlock()
 	defer e.ticking.Done()
-	m.tmu.Lock()
-	m.timerAt = time.Time{} // the tick's schedule re-arms the timer
-	m.tmu.Unlock()
+	if m != nil {
+		m.tmu.Lock()
+		m.timerAt = time.Time{} // the tick's schedule re-arms the timer
+		m.tmu.Unlock()
+	}
 
 	ctx := e.tickCtx
 	res, err := e.Tick(ctx, meetingID)
@@ -83,6 +85,9 @@ func (e *Engine) fire(meetingID string) {
 	case errors.Is(err, ErrClosed) || ctx.Err() != nil:
 	default:
 		e.cfg.logger.WarnContext(ctx, "stage: scheduled tick failed; retrying", "meeting", meetingID, "err", err, "retry", tickRetry)
+		if m == nil {
+			return
+		}
 		m.tmu.Lock()
 		if !m.stopped {
 			m.timerAt = time.Time{}

@@ -79,12 +79,6 @@ type Member struct {
 // IsHost reports whether the member holds the host privilege.
 func (m *Member) IsHost() bool { return m.Permissions.AcceptStageRequests }
 
-// CommandWindow is how many recent command ids a State remembers for
-// idempotency. A retry of a command older than the window is decided afresh.
-const CommandWindow = 128
-
-type span struct{ first, last uint64 }
-
 // State is one meeting's stage, folded from its events by [Evolve]. The zero
 // value is not usable; start from [NewState]. A State is not safe for
 // concurrent use; [Decide] only reads it.
@@ -107,14 +101,12 @@ type State struct {
 	// walk a large audience.
 	timed map[string]struct{}
 
-	recent map[string]span
-	ring   []string // command ids in the order first seen, at most CommandWindow
-	head   int      // next slot of ring to overwrite once full
+	recent window
 }
 
 // NewState returns the empty state of a meeting: version 0, no participants.
 func NewState(meetingID string) *State {
-	return &State{meetingID: meetingID, members: map[string]*Member{}, recent: map[string]span{},
+	return &State{meetingID: meetingID, members: map[string]*Member{},
 		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}}
 }
 
@@ -183,8 +175,8 @@ func (s *State) Queue() []Member {
 // Applied reports whether a command with this id is in the recent window,
 // and the versions of the events it produced.
 func (s *State) Applied(commandID string) (first, last uint64, ok bool) {
-	sp, ok := s.recent[commandID]
-	return sp.first, sp.last, ok
+	a, ok := s.recent.find(commandID)
+	return a.first, a.last, ok
 }
 
 // Clone returns a deep copy of s.
@@ -195,11 +187,7 @@ func (s *State) Clone() *State {
 		mm := *m
 		c.members[k] = &mm
 	}
-	c.recent = make(map[string]span, len(s.recent))
-	for k, v := range s.recent {
-		c.recent[k] = v
-	}
-	c.ring = slices.Clone(s.ring)
+	c.recent = s.recent.clone()
 	c.waitlist = slices.Clone(s.waitlist)
 	c.bans = maps.Clone(s.bans)
 	c.denied = maps.Clone(s.denied)
@@ -213,7 +201,7 @@ func (s *State) Clone() *State {
 // command window.
 func (s *State) Equal(o *State) bool {
 	if s.meetingID != o.meetingID || s.version != o.version || s.lastHash != o.lastHash ||
-		!s.lastTime.Equal(o.lastTime) || len(s.members) != len(o.members) || len(s.recent) != len(o.recent) {
+		!s.lastTime.Equal(o.lastTime) || len(s.members) != len(o.members) || !s.recent.equal(o.recent) {
 		return false
 	}
 	for k, m := range s.members {
@@ -230,26 +218,5 @@ func (s *State) Equal(o *State) bool {
 		!maps.EqualFunc(s.denied, o.denied, time.Time.Equal) || !maps.Equal(s.timed, o.timed) {
 		return false
 	}
-	for k, v := range s.recent {
-		if o.recent[k] != v {
-			return false
-		}
-	}
 	return true
-}
-
-func (s *State) remember(commandID string, version uint64) {
-	if sp, ok := s.recent[commandID]; ok {
-		sp.last = version
-		s.recent[commandID] = sp
-		return
-	}
-	s.recent[commandID] = span{version, version}
-	if len(s.ring) < CommandWindow {
-		s.ring = append(s.ring, commandID)
-		return
-	}
-	delete(s.recent, s.ring[s.head])
-	s.ring[s.head] = commandID
-	s.head = (s.head + 1) % CommandWindow
 }
