@@ -1,0 +1,704 @@
+package events
+
+// A hand-written JSON encoder and strict decoder for the wire format. The
+// encoder writes exactly the bytes encoding/json writes for the same values
+// (see appendJSONString); the decoder accepts what the encoding/json decoder
+// with DisallowUnknownFields accepts, with three deliberate tightenings (see
+// Unmarshal): member names must match exactly (encoding/json also matches
+// case-insensitively), a name may not repeat within one object, and nothing
+// but white space may follow the event.
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// jsonSafe[c] is true for the ASCII bytes that encoding/json writes as they
+// are in a string (with its default HTML escaping): not a control character,
+// '"', '\\', '<', '>' or '&'.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
+const lowerHex = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string exactly as encoding/json writes
+// it: '"' and '\\' escaped with a backslash, \b \f \n \r \t by name, other
+// control characters and '<', '>', '&' as \u00XX, U+2028 and U+2029 as
+// \u2028 and \u2029, and each byte of invalid UTF-8 as \ufffd.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', lowerHex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendJSONUUID appends u as uuid.UUID.MarshalText writes it, quoted.
+func appendJSONUUID(b []byte, u uuid.UUID) []byte {
+	b = append(b, '"')
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, lowerHex[c>>4], lowerHex[c&0xf])
+	}
+	return append(b, '"')
+}
+
+// appendJSONHash appends h as Hash.MarshalText writes it, quoted.
+func appendJSONHash(b []byte, h *Hash) []byte {
+	b = append(b, '"')
+	b = hex.AppendEncode(b, h[:])
+	return append(b, '"')
+}
+
+// appendJSONTime appends t in UTC as time.Time.MarshalJSON writes it. Like
+// MarshalJSON it fails for a year outside 0 to 9999.
+func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, fmt.Errorf("events: time %s: year outside of range [0,9999]", t)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
+// appendJSONBool appends true or false.
+func appendJSONBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+// appendJSONStrings appends list as encoding/json writes a []string: null
+// when nil.
+func appendJSONStrings(b []byte, list []string) []byte {
+	if list == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// decoder reads JSON from data strictly: every value it reads is checked
+// against the JSON grammar as it goes, and it never reads past data.
+type decoder struct {
+	data []byte
+	off  int
+	// scratch holds the last string that needed unescaping.
+	scratch []byte
+}
+
+func (d *decoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: offset %d: "+format, append([]any{ErrMalformed, d.off}, args...)...)
+}
+
+// syntax reports a JSON syntax error at the current offset.
+func (d *decoder) syntax(what string) error {
+	if d.off >= len(d.data) {
+		return d.errorf("unexpected end of JSON input (%s)", what)
+	}
+	return d.errorf("invalid character %q (%s)", d.data[d.off], what)
+}
+
+// wrongType reports a value of the wrong JSON type for a field.
+func (d *decoder) wrongType(field, want string) error {
+	return d.errorf("%s: want %s", field, want)
+}
+
+// skipWS skips JSON white space.
+func (d *decoder) skipWS() {
+	for d.off < len(d.data) {
+		switch d.data[d.off] {
+		case ' ', '\t', '\n', '\r':
+			d.off++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips white space and returns the next byte, or 0 at the end.
+func (d *decoder) peek() byte {
+	d.skipWS()
+	if d.off < len(d.data) {
+		return d.data[d.off]
+	}
+	return 0
+}
+
+// literal consumes lit (true, false or null) at the current offset.
+func (d *decoder) literal(lit string) error {
+	if len(d.data)-d.off < len(lit) || string(d.data[d.off:d.off+len(lit)]) != lit {
+		return d.syntax("in literal " + lit)
+	}
+	d.off += len(lit)
+	return nil
+}
+
+// stringBytes reads a JSON string at the current offset (which holds '"')
+// and returns its contents, unescaped as encoding/json unescapes them
+// (invalid UTF-8 and unpaired surrogates become U+FFFD). The result is
+// either a slice of data or of d.scratch: valid until the next call.
+func (d *decoder) stringBytes() ([]byte, error) {
+	start := d.off + 1
+	ascii := true
+	for i := start; i < len(d.data); i++ {
+		switch c := d.data[i]; {
+		case c == '"':
+			s := d.data[start:i]
+			if !ascii && !utf8.Valid(s) {
+				return d.unescape(start)
+			}
+			d.off = i + 1
+			return s, nil
+		case c == '\\':
+			return d.unescape(start)
+		case c < 0x20:
+			d.off = i
+			return nil, d.syntax("in string literal")
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	d.off = len(d.data)
+	return nil, d.syntax("in string literal")
+}
+
+// hex4 decodes the 4 hex digits at data[i:], or returns -1.
+func hex4(data []byte, i int) rune {
+	if len(data)-i < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// unescape is the slow path of stringBytes, for strings with escapes or
+// invalid UTF-8; start is the offset after the opening quote.
+func (d *decoder) unescape(start int) ([]byte, error) {
+	b := d.scratch[:0]
+	i := start
+	for i < len(d.data) {
+		c := d.data[i]
+		switch {
+		case c == '"':
+			d.off = i + 1
+			d.scratch = b
+			return b, nil
+		case c == '\\':
+			if i+1 >= len(d.data) {
+				d.off = len(d.data)
+				return nil, d.syntax("in string escape")
+			}
+			switch e := d.data[i+1]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r := hex4(d.data, i+2)
+				if r < 0 {
+					d.off = i
+					return nil, d.errorf("invalid \\u escape in string literal")
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if len(d.data)-i >= 6 && d.data[i] == '\\' && d.data[i+1] == 'u' {
+						if r2 := hex4(d.data, i+2); r2 >= 0 {
+							if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
+								b = utf8.AppendRune(b, dec)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default:
+				d.off = i + 1
+				return nil, d.syntax("in string escape code")
+			}
+			i += 2
+		case c < 0x20:
+			d.off = i
+			return nil, d.syntax("in string literal")
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(d.data[i:])
+			b = utf8.AppendRune(b, r)
+			i += size
+		}
+	}
+	d.off = len(d.data)
+	d.scratch = b
+	return nil, d.syntax("in string literal")
+}
+
+// number reads a JSON number at the current offset and returns its text.
+func (d *decoder) number() ([]byte, error) {
+	data, start, i := d.data, d.off, d.off
+	digits := func() bool {
+		j := i
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case !digits():
+		d.off = i
+		return nil, d.syntax("in numeric literal")
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if !digits() {
+			d.off = i
+			return nil, d.syntax("after decimal point in numeric literal")
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if !digits() {
+			d.off = i
+			return nil, d.syntax("in exponent of numeric literal")
+		}
+	}
+	d.off = i
+	return data[start:i], nil
+}
+
+// uintValue reads a JSON number that must be an integer in uint64 range (as
+// strconv.ParseUint decides, like encoding/json), or null for 0.
+func (d *decoder) uintValue(field string) (uint64, error) {
+	switch c := d.peek(); {
+	case c == 'n':
+		return 0, d.literal("null")
+	case c == '-' || ('0' <= c && c <= '9'):
+		num, err := d.number()
+		if err != nil {
+			return 0, err
+		}
+		var v uint64
+		for _, c := range num {
+			if c < '0' || c > '9' || v > (1<<64-1-uint64(c-'0'))/10 {
+				return 0, d.errorf("%s: cannot store %s in a uint64", field, num)
+			}
+			v = v*10 + uint64(c-'0')
+		}
+		return v, nil
+	default:
+		return 0, d.wrongType(field, "a number")
+	}
+}
+
+// intValue reads a JSON number that must be an integer in int range (as
+// strconv.ParseInt decides, like encoding/json), or null for 0.
+func (d *decoder) intValue(field string) (int, error) {
+	switch c := d.peek(); {
+	case c == 'n':
+		return 0, d.literal("null")
+	case c == '-' || ('0' <= c && c <= '9'):
+		num, err := d.number()
+		if err != nil {
+			return 0, err
+		}
+		v, err := strconv.ParseInt(string(num), 10, 64)
+		if err != nil || int64(int(v)) != v {
+			return 0, d.errorf("%s: cannot store %s in an int", field, num)
+		}
+		return int(v), nil
+	default:
+		return 0, d.wrongType(field, "a number")
+	}
+}
+
+// boolValue reads true or false, or null for false.
+func (d *decoder) boolValue(field string) (bool, error) {
+	switch d.peek() {
+	case 't':
+		return true, d.literal("true")
+	case 'f':
+		return false, d.literal("false")
+	case 'n':
+		return false, d.literal("null")
+	default:
+		return false, d.wrongType(field, "true or false")
+	}
+}
+
+// stringOrNull reads a JSON string, or null (reported as null=true).
+func (d *decoder) stringOrNull(field string) (s []byte, null bool, err error) {
+	switch d.peek() {
+	case '"':
+		s, err = d.stringBytes()
+		return s, false, err
+	case 'n':
+		return nil, true, d.literal("null")
+	default:
+		return nil, false, d.wrongType(field, "a string")
+	}
+}
+
+// stringValue reads a JSON string, or null for "".
+func (d *decoder) stringValue(field string) (string, error) {
+	s, _, err := d.stringOrNull(field)
+	if err != nil || len(s) == 0 {
+		return "", err
+	}
+	return string(s), nil
+}
+
+// uuidValue reads a UUID as uuid.UUID.UnmarshalText does, or null for
+// uuid.Nil.
+func (d *decoder) uuidValue(field string) (uuid.UUID, error) {
+	s, null, err := d.stringOrNull(field)
+	if err != nil || null {
+		return uuid.Nil, err
+	}
+	u, err := uuid.ParseBytes(s)
+	if err != nil {
+		return uuid.Nil, d.errorf("%s: %v", field, err)
+	}
+	return u, nil
+}
+
+// hashValue reads a Hash as Hash.UnmarshalText does into h; null leaves h
+// as it is.
+func (d *decoder) hashValue(field string, h *Hash) error {
+	s, null, err := d.stringOrNull(field)
+	if err != nil || null {
+		return err
+	}
+	if err := h.UnmarshalText(s); err != nil {
+		return d.errorf("%s: %v", field, err)
+	}
+	return nil
+}
+
+// timeValue reads a time as time.Time.UnmarshalJSON does (the raw string,
+// with no unescaping), or null for the zero time.
+func (d *decoder) timeValue(field string) (time.Time, error) {
+	var t time.Time
+	switch d.peek() {
+	case 'n':
+		return t, d.literal("null")
+	case '"':
+		start := d.off
+		if _, err := d.stringBytes(); err != nil {
+			return t, err
+		}
+		if err := t.UnmarshalJSON(d.data[start:d.off]); err != nil {
+			return time.Time{}, d.errorf("%s: %v", field, err)
+		}
+		return t, nil
+	default:
+		return t, d.wrongType(field, "an RFC 3339 string")
+	}
+}
+
+// maxFields is the most member names one object decoder can know.
+const maxFields = 64
+
+// object reads a JSON object whose member names must be among names, each
+// at most once, and calls member with the name's index to read each value.
+// With nullOK, null is accepted (and member never called).
+func (d *decoder) object(what string, names []string, nullOK bool, member func(i int) error) error {
+	switch d.peek() {
+	case '{':
+		d.off++
+	case 'n':
+		if nullOK {
+			return d.literal("null")
+		}
+		fallthrough
+	default:
+		return d.wrongType(what, "an object")
+	}
+	if d.peek() == '}' {
+		d.off++
+		return nil
+	}
+	var seen uint64
+	for {
+		if d.peek() != '"' {
+			return d.syntax("looking for beginning of object key string")
+		}
+		key, err := d.stringBytes()
+		if err != nil {
+			return err
+		}
+		i := 0
+		for i < len(names) && names[i] != string(key) {
+			i++
+		}
+		if i == len(names) {
+			return d.errorf("%s: unknown field %q", what, key)
+		}
+		if seen&(1<<i) != 0 {
+			return d.errorf("%s: duplicate field %q", what, key)
+		}
+		seen |= 1 << i
+		if d.peek() != ':' {
+			return d.syntax("after object key")
+		}
+		d.off++
+		if err := member(i); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.off++
+		case '}':
+			d.off++
+			return nil
+		default:
+			return d.syntax("after object key:value pair")
+		}
+	}
+}
+
+// arrayStart begins reading an array, or null. more reports whether an
+// element follows.
+func (d *decoder) arrayStart(what string) (null, more bool, err error) {
+	switch d.peek() {
+	case '[':
+		d.off++
+	case 'n':
+		return true, false, d.literal("null")
+	default:
+		return false, false, d.wrongType(what, "an array")
+	}
+	if d.peek() == ']' {
+		d.off++
+		return false, false, nil
+	}
+	return false, true, nil
+}
+
+// arrayNext consumes the ',' or ']' after an element; more reports whether
+// another element follows.
+func (d *decoder) arrayNext() (more bool, err error) {
+	switch d.peek() {
+	case ',':
+		d.off++
+		return true, nil
+	case ']':
+		d.off++
+		return false, nil
+	default:
+		return false, d.syntax("after array element")
+	}
+}
+
+// stringList reads an array of strings (null elements read as "", as
+// encoding/json does), or null for a nil slice. An empty array is an empty,
+// non-nil slice.
+func (d *decoder) stringList(what string) ([]string, error) {
+	null, more, err := d.arrayStart(what)
+	if err != nil || null {
+		return nil, err
+	}
+	var buf [8]string
+	list := buf[:0]
+	for more {
+		s, err := d.stringValue(what)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, s)
+		if more, err = d.arrayNext(); err != nil {
+			return nil, err
+		}
+	}
+	return append(make([]string, 0, len(list)), list...), nil
+}
+
+// skipValue reads any JSON value, checking its syntax, without recursion.
+func (d *decoder) skipValue() error {
+	// stack of open containers: '{' or '['; the grammar is checked with
+	// the expectations below.
+	var stackBuf [32]byte
+	stack := stackBuf[:0]
+	for {
+		// Read one value (or open a container).
+		switch c := d.peek(); {
+		case c == '{':
+			d.off++
+			if d.peek() == '}' {
+				d.off++
+				break
+			}
+			stack = append(stack, '{')
+			if err := d.memberKey(); err != nil {
+				return err
+			}
+			continue
+		case c == '[':
+			d.off++
+			if d.peek() == ']' {
+				d.off++
+				break
+			}
+			stack = append(stack, '[')
+			continue
+		case c == '"':
+			if _, err := d.stringBytes(); err != nil {
+				return err
+			}
+		case c == 't':
+			if err := d.literal("true"); err != nil {
+				return err
+			}
+		case c == 'f':
+			if err := d.literal("false"); err != nil {
+				return err
+			}
+		case c == 'n':
+			if err := d.literal("null"); err != nil {
+				return err
+			}
+		case c == '-' || ('0' <= c && c <= '9'):
+			if _, err := d.number(); err != nil {
+				return err
+			}
+		default:
+			return d.syntax("looking for beginning of value")
+		}
+		// After a value: close containers or move to the next element.
+		for {
+			if len(stack) == 0 {
+				return nil
+			}
+			top := stack[len(stack)-1]
+			c := d.peek()
+			if c == ',' {
+				d.off++
+				if top == '{' {
+					if err := d.memberKey(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if (top == '{' && c == '}') || (top == '[' && c == ']') {
+				d.off++
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			return d.syntax("after value")
+		}
+	}
+}
+
+// memberKey reads an object key and the colon after it.
+func (d *decoder) memberKey() error {
+	if d.peek() != '"' {
+		return d.syntax("looking for beginning of object key string")
+	}
+	if _, err := d.stringBytes(); err != nil {
+		return err
+	}
+	if d.peek() != ':' {
+		return d.syntax("after object key")
+	}
+	d.off++
+	return nil
+}
