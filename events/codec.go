@@ -44,7 +44,23 @@ func ValidateID(id string) error {
 	if len(id) > MaxIDLen {
 		return fmt.Errorf("%w: %d bytes, longer than %d", ErrInvalidID, len(id), MaxIDLen)
 	}
-	for i, r := range id {
+	for i := 0; i < len(id); i++ {
+		// The common case, ASCII: the same rules, without decoding runes.
+		c := id[i]
+		if c >= utf8.RuneSelf {
+			return validateIDRunes(id, i)
+		}
+		if c <= ' ' || c == 0x7f || c == '.' || c == '*' || c == '>' {
+			return validateIDRunes(id, i)
+		}
+	}
+	return nil
+}
+
+// validateIDRunes is ValidateID from byte from on, rune by rune.
+func validateIDRunes(id string, from int) error {
+	for i, r := range id[from:] {
+		i += from
 		switch {
 		case r == utf8.RuneError:
 			return fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrInvalidID, i)
@@ -139,8 +155,31 @@ func appendEnvelope(b []byte, e *Envelope) ([]byte, error) {
 // appendPayload appends the JSON of e.Payload: what json.Marshal writes for
 // it, by the payload's own appendJSON when it has one.
 func appendPayload(b []byte, e *Envelope) ([]byte, error) {
-	if a, ok := e.Payload.(jsonAppender); ok {
-		return a.appendJSON(b), nil
+	// The known types by static calls, so that b does not escape (the
+	// hash encodes into a buffer on the stack).
+	switch p := e.Payload.(type) {
+	case *ParticipantJoined:
+		return p.appendJSON(b), nil
+	case *ParticipantLeft:
+		return p.appendJSON(b), nil
+	case *PermissionsChanged:
+		return p.appendJSON(b), nil
+	case *AccessRequested:
+		return p.appendJSON(b), nil
+	case *AccessRequestCancelled:
+		return p.appendJSON(b), nil
+	case *AccessGranted:
+		return p.appendJSON(b), nil
+	case *AccessDenied:
+		return p.appendJSON(b), nil
+	case *StageJoined:
+		return p.appendJSON(b), nil
+	case *StageLeft:
+		return p.appendJSON(b), nil
+	case *Kicked:
+		return p.appendJSON(b), nil
+	case jsonAppender:
+		return append(b, p.appendJSON(nil)...), nil // not b: it would escape
 	}
 	p, err := json.Marshal(e.Payload)
 	if err != nil {
@@ -286,10 +325,28 @@ func (e *Envelope) Validate() error {
 			return bad("actor: %v", err)
 		}
 	}
-	for _, u := range e.Users() {
-		if err := ValidateID(u); err != nil {
-			return bad("user: %v", err)
+	// The users of Users, without allocating its slice for the events
+	// about one user.
+	var user string
+	switch p := e.Payload.(type) {
+	case *ParticipantJoined:
+		user = p.UserID
+	case *ParticipantLeft:
+		user = p.UserID
+	case *PermissionsChanged:
+		user = p.UserID
+	case *AccessRequested, *AccessRequestCancelled, *StageJoined, *StageLeft:
+		user = e.Actor
+	default:
+		for _, u := range e.Users() {
+			if err := ValidateID(u); err != nil {
+				return bad("user: %v", err)
+			}
 		}
+		return nil
+	}
+	if err := ValidateID(user); err != nil {
+		return bad("user: %v", err)
 	}
 	return nil
 }
@@ -388,12 +445,44 @@ func (d *decoder) payload(t Type, p Payload) error {
 	if d.peek() != '{' {
 		return d.errorf("%s payload is not an object", t)
 	}
-	if pd, ok := p.(jsonDecoder); ok {
-		if err := pd.decodeJSON(d); err != nil {
-			return fmt.Errorf("%s payload: %w", t, err)
-		}
-		return nil
+	var err error
+	// The known types by static calls, so that d does not escape.
+	switch p := p.(type) {
+	case *ParticipantJoined:
+		err = p.decodeJSON(d)
+	case *ParticipantLeft:
+		err = p.decodeJSON(d)
+	case *PermissionsChanged:
+		err = p.decodeJSON(d)
+	case *AccessRequested:
+		err = p.decodeJSON(d)
+	case *AccessRequestCancelled:
+		err = p.decodeJSON(d)
+	case *AccessGranted:
+		err = p.decodeJSON(d)
+	case *AccessDenied:
+		err = p.decodeJSON(d)
+	case *StageJoined:
+		err = p.decodeJSON(d)
+	case *StageLeft:
+		err = p.decodeJSON(d)
+	case *Kicked:
+		err = p.decodeJSON(d)
+	case jsonDecoder:
+		dd := &decoder{data: d.data, off: d.off}
+		err = p.decodeJSON(dd)
+		d.off = dd.off
+	default:
+		return d.payloadFallback(t, p)
 	}
+	if err != nil {
+		return fmt.Errorf("%s payload: %w", t, err)
+	}
+	return nil
+}
+
+// payloadFallback reads the payload object at d's offset with encoding/json.
+func (d *decoder) payloadFallback(t Type, p Payload) error {
 	start := d.off
 	if err := d.skipValue(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -566,5 +567,36 @@ func FuzzCodecDifferential(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, data)
 		marshal(t, data)
+	})
+}
+
+func TestValidateID_matchesReference(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		id := rapid.OneOf(genText(true), genID(), rapid.StringN(0, 4, -1),
+			rapid.StringOfN(rapid.RuneFrom(nil, unicode.White_Space, unicode.Cc, unicode.Zs), 1, 3, -1)).Draw(t, "id")
+		got, want := ValidateID(id), refValidateID(id)
+		if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+			t.Fatalf("ValidateID(%q) = %v, reference %v", id, got, want)
+		}
+	})
+}
+
+// TestValidate_usersMatchUsers checks that Validate checks exactly the
+// users that Users names.
+func TestValidate_usersMatchUsers(t *testing.T) {
+	samples := sampleEvents(t)
+	rapid.Check(t, func(t *rapid.T) {
+		id := rapid.OneOf(genID(), rapid.SampledFrom([]string{"", "a.b", "a b", "*"}))
+		e := samples[0]
+		e.Payload = genPayload(id, genText(false)).Draw(t, "payload")
+		e.Type = e.Payload.EventType()
+		e.Actor = id.Draw(t, "actor")
+		if e.Actor != "" && ValidateID(e.Actor) != nil {
+			e.Actor = "actor" // the actor is checked on its own
+		}
+		err, want := e.Validate(), refValidateUsers(&e)
+		if (err == nil) != (want == nil) {
+			t.Fatalf("%s: Validate = %v, users of Users: %v", e.Type, err, want)
+		}
 	})
 }

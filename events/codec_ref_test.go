@@ -14,6 +14,8 @@ import (
 	"io"
 	"reflect"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -210,6 +212,37 @@ func refStrictShape(data []byte) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("trailing data: %v", err)
+	}
+	return nil
+}
+
+// refValidateID is the old ValidateID, rune by rune.
+func refValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: %d bytes, longer than %d", ErrInvalidID, len(id), MaxIDLen)
+	}
+	for i, r := range id {
+		switch {
+		case r == utf8.RuneError:
+			return fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrInvalidID, i)
+		case r == '.' || r == '*' || r == '>':
+			return fmt.Errorf("%w: %q at byte %d", ErrInvalidID, r, i)
+		case unicode.IsControl(r) || unicode.IsSpace(r):
+			return fmt.Errorf("%w: control or space character %U at byte %d", ErrInvalidID, r, i)
+		}
+	}
+	return nil
+}
+
+// refValidateUsers is the old check of Validate on the users of e.
+func refValidateUsers(e *Envelope) error {
+	for _, u := range e.Users() {
+		if err := refValidateID(u); err != nil {
+			return fmt.Errorf("%w: user: %v", ErrMalformed, err)
+		}
 	}
 	return nil
 }

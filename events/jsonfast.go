@@ -9,6 +9,7 @@ package events
 // but white space may follow the event.
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -206,8 +207,21 @@ func (d *decoder) literal(lit string) error {
 // either a slice of data or of d.scratch: valid until the next call.
 func (d *decoder) stringBytes() ([]byte, error) {
 	start := d.off + 1
+	i := start
+	// Skip 8 plain bytes at a time: none a control character, '"', '\\'
+	// or non-ASCII.
+	for len(d.data)-i >= 8 {
+		x := binary.LittleEndian.Uint64(d.data[i:])
+		if (x|
+			(x-0x2020202020202020)|
+			hasZeroByte(x^0x2222222222222222)|
+			hasZeroByte(x^0x5c5c5c5c5c5c5c5c))&0x8080808080808080 != 0 {
+			break
+		}
+		i += 8
+	}
 	ascii := true
-	for i := start; i < len(d.data); i++ {
+	for ; i < len(d.data); i++ {
 		switch c := d.data[i]; {
 		case c == '"':
 			s := d.data[start:i]
@@ -227,6 +241,12 @@ func (d *decoder) stringBytes() ([]byte, error) {
 	}
 	d.off = len(d.data)
 	return nil, d.syntax("in string literal")
+}
+
+// hasZeroByte has the high bit set in (at least) the first byte of x that
+// is zero, and in no byte before it.
+func hasZeroByte(x uint64) uint64 {
+	return (x - 0x0101010101010101) &^ x
 }
 
 // hex4 decodes the 4 hex digits at data[i:], or returns -1.
@@ -517,6 +537,7 @@ func (d *decoder) object(what string, names []string, nullOK bool, member func(i
 		return nil
 	}
 	var seen uint64
+	next := 0 // the name expected next, in the order Marshal writes
 	for {
 		if d.peek() != '"' {
 			return d.syntax("looking for beginning of object key string")
@@ -525,13 +546,15 @@ func (d *decoder) object(what string, names []string, nullOK bool, member func(i
 		if err != nil {
 			return err
 		}
-		i := 0
-		for i < len(names) && names[i] != string(key) {
-			i++
+		i := next
+		if i >= len(names) || names[i] != string(key) {
+			for i = 0; i < len(names) && names[i] != string(key); i++ {
+			}
+			if i == len(names) {
+				return d.errorf("%s: unknown field %q", what, key)
+			}
 		}
-		if i == len(names) {
-			return d.errorf("%s: unknown field %q", what, key)
-		}
+		next = i + 1
 		if seen&(1<<i) != 0 {
 			return d.errorf("%s: duplicate field %q", what, key)
 		}
