@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -177,6 +178,9 @@ func sameEnvelope(a, b Envelope) bool {
 	_, ao := a.Time.Zone()
 	_, bo := b.Time.Zone()
 	if !a.Time.Equal(b.Time) || ao != bo || a.Time.Location().String() != b.Time.Location().String() {
+		return false
+	}
+	if a.Time.Location() == time.UTC && a.Time != b.Time { // the same representation
 		return false
 	}
 	a.Time, b.Time = time.Time{}, time.Time{}
@@ -599,4 +603,38 @@ func TestValidate_usersMatchUsers(t *testing.T) {
 			t.Fatalf("%s: Validate = %v, users of Users: %v", e.Type, err, want)
 		}
 	})
+}
+
+// TestParseUTC_matchesTime holds the fast time parser to
+// time.Time.UnmarshalJSON: whatever it parses, UnmarshalJSON parses to the
+// identical Time.
+func TestParseUTC_matchesTime(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var s string
+		if rapid.Bool().Draw(t, "shaped") {
+			d := func(lo, hi, width int, name string) string {
+				return fmt.Sprintf("%0*d", width, rapid.IntRange(lo, hi).Draw(t, name))
+			}
+			s = d(0, 9999, 4, "year") + "-" + d(0, 13, 2, "month") + "-" + d(0, 32, 2, "day") + "T" +
+				d(0, 25, 2, "hour") + ":" + d(0, 61, 2, "min") + ":" + d(0, 61, 2, "sec")
+			if n := rapid.IntRange(0, 11).Draw(t, "frac"); n > 0 {
+				s += "." + strings.Repeat("0", n-1) + d(0, 9, 1, "digit")
+			}
+			s += rapid.SampledFrom([]string{"Z", "Z", "z", "+00:00", ""}).Draw(t, "zone")
+		} else {
+			s = rapid.StringOfN(rapid.RuneFrom([]rune("0123456789-:.TZ+")), 18, 32, -1).Draw(t, "s")
+		}
+		got, ok := parseUTC([]byte(s))
+		var want time.Time
+		err := want.UnmarshalJSON([]byte(`"` + s + `"`))
+		if ok && (err != nil || got != want) {
+			t.Fatalf("parseUTC(%q) = %v; UnmarshalJSON: %v, %v", s, got, want, err)
+		}
+	})
+	for _, s := range []string{"2026-11-29T14:03:07Z", "2026-11-29T14:03:07.5Z", "2000-02-29T00:00:00.000000001Z",
+		"1970-01-01T00:00:00Z", "0000-03-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "1677-09-21T00:12:43.145224192Z"} {
+		if _, ok := parseUTC([]byte(s)); !ok {
+			t.Errorf("parseUTC(%q) failed", s)
+		}
+	}
 }

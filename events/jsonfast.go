@@ -420,6 +420,9 @@ func (d *decoder) intValue(field string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if len(num) == 1 { // a single digit, the schema's case
+			return int(num[0] - '0'), nil
+		}
 		v, err := strconv.ParseInt(string(num), 10, 64)
 		if err != nil || int64(int(v)) != v {
 			return 0, d.errorf("%s: cannot store %s in an int", field, num)
@@ -505,6 +508,9 @@ func (d *decoder) timeValue(field string) (time.Time, error) {
 		if _, err := d.stringBytes(); err != nil {
 			return t, err
 		}
+		if t, ok := parseUTC(d.data[start+1 : d.off-1]); ok {
+			return t, nil
+		}
 		if err := t.UnmarshalJSON(d.data[start:d.off]); err != nil {
 			return time.Time{}, d.errorf("%s: %v", field, err)
 		}
@@ -546,13 +552,21 @@ func (d *decoder) object(what string, names []string, nullOK bool, member func(i
 		if err != nil {
 			return err
 		}
-		i := next
-		if i >= len(names) || names[i] != string(key) {
-			for i = 0; i < len(names) && names[i] != string(key); i++ {
+		// Look from the name expected next on, wrapping around: a member
+		// that Marshal left out costs one more comparison.
+		i, found := next, false
+		for range names {
+			if i >= len(names) {
+				i = 0
 			}
-			if i == len(names) {
-				return d.errorf("%s: unknown field %q", what, key)
+			if names[i] == string(key) {
+				found = true
+				break
 			}
+			i++
+		}
+		if !found {
+			return d.errorf("%s: unknown field %q", what, key)
 		}
 		next = i + 1
 		if seen&(1<<i) != 0 {
@@ -724,4 +738,73 @@ func (d *decoder) memberKey() error {
 	}
 	d.off++
 	return nil
+}
+
+// parseUTC parses the times Marshal writes, "2006-01-02T15:04:05Z" with an
+// optional fraction of 1 to 9 digits, to exactly what time.Time.UnmarshalJSON
+// returns for them. It reports false for anything else (which
+// UnmarshalJSON may still accept: another zone, more fraction digits).
+func parseUTC(s []byte) (time.Time, bool) {
+	if len(s) < len("2006-01-02T15:04:05Z") || len(s) > len("2006-01-02T15:04:05.999999999Z") ||
+		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	ok := true
+	num := func(b []byte) int {
+		n := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				ok = false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	nsec := 0
+	if frac := s[19 : len(s)-1]; len(frac) > 0 {
+		if len(frac) < 2 || frac[0] != '.' {
+			return time.Time{}, false
+		}
+		nsec = num(frac[1:])
+		for range 10 - len(frac) {
+			nsec *= 10
+		}
+	}
+	if !ok || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// Days since 1970-01-01 of the proleptic Gregorian date (the "days
+	// from civil" algorithm).
+	y := year
+	if month <= 2 {
+		y--
+	}
+	if y < 0 {
+		return time.Time{}, false // the algorithm below needs y >= 0
+	}
+	era := y / 400 // year >= 0, so no negative division
+	yoe := y - era*400
+	mp := (month + 9) % 12
+	doy := (153*mp+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era)*146097 + int64(doe) - 719468
+	unix := days*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// daysIn returns the number of days in month of year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
