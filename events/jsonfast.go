@@ -472,6 +472,14 @@ func (d *decoder) stringValue(field string) (string, error) {
 // uuidValue reads a UUID as uuid.UUID.UnmarshalText does, or null for
 // uuid.Nil.
 func (d *decoder) uuidValue(field string) (uuid.UUID, error) {
+	const n = len("01234567-89ab-cdef-0123-456789abcdef")
+	if d.peek() == '"' && len(d.data)-d.off > n+1 && d.data[d.off+n+1] == '"' {
+		// The common case: the 36 bytes are the whole string.
+		if u, err := uuid.ParseBytes(d.data[d.off+1 : d.off+n+1]); err == nil {
+			d.off += n + 2
+			return u, nil
+		}
+	}
 	s, null, err := d.stringOrNull(field)
 	if err != nil || null {
 		return uuid.Nil, err
@@ -486,6 +494,14 @@ func (d *decoder) uuidValue(field string) (uuid.UUID, error) {
 // hashValue reads a Hash as Hash.UnmarshalText does into h; null leaves h
 // as it is.
 func (d *decoder) hashValue(field string, h *Hash) error {
+	const n = 2 * len(Hash{})
+	if d.peek() == '"' && len(d.data)-d.off > n+1 && d.data[d.off+n+1] == '"' {
+		// The common case: 64 hex digits are the whole string.
+		if _, err := hex.Decode(h[:], d.data[d.off+1:d.off+n+1]); err == nil {
+			d.off += n + 2
+			return nil
+		}
+	}
 	s, null, err := d.stringOrNull(field)
 	if err != nil || null {
 		return err
@@ -520,11 +536,15 @@ func (d *decoder) timeValue(field string) (time.Time, error) {
 	}
 }
 
-// maxFields is the most member names one object decoder can know.
-const maxFields = 64
+// hasPlainString reports whether a JSON string holding exactly s, with no
+// escapes, is at the current offset.
+func (d *decoder) hasPlainString(s string) bool {
+	end := d.off + 1 + len(s)
+	return end < len(d.data) && d.data[end] == '"' && string(d.data[d.off+1:end]) == s
+}
 
-// object reads a JSON object whose member names must be among names, each
-// at most once, and calls member with the name's index to read each value.
+// object reads a JSON object whose member names must be among names (at
+// most 64 of them), each at most once, and calls member with the name's index to read each value.
 // With nullOK, null is accepted (and member never called).
 func (d *decoder) object(what string, names []string, nullOK bool, member func(i int) error) error {
 	switch d.peek() {
@@ -548,26 +568,34 @@ func (d *decoder) object(what string, names []string, nullOK bool, member func(i
 		if d.peek() != '"' {
 			return d.syntax("looking for beginning of object key string")
 		}
-		key, err := d.stringBytes()
-		if err != nil {
-			return err
-		}
-		// Look from the name expected next on, wrapping around: a member
-		// that Marshal left out costs one more comparison.
-		i, found := next, false
-		for range names {
-			if i >= len(names) {
-				i = 0
+		i := next
+		if n := len(names) - i; n > 0 && d.hasPlainString(names[i]) {
+			// The name expected next, as Marshal writes it (the names need
+			// no escaping, so these bytes are the whole string).
+			d.off += len(names[i]) + 2
+		} else {
+			key, err := d.stringBytes()
+			if err != nil {
+				return err
 			}
-			if names[i] == string(key) {
-				found = true
-				break
+			// Look from the name expected next on, wrapping around: a
+			// member that Marshal left out costs one more comparison.
+			found := false
+			for range names {
+				if i >= len(names) {
+					i = 0
+				}
+				if names[i] == string(key) {
+					found = true
+					break
+				}
+				i++
 			}
-			i++
+			if !found {
+				return d.errorf("%s: unknown field %q", what, key)
+			}
 		}
-		if !found {
-			return d.errorf("%s: unknown field %q", what, key)
-		}
+		key := names[i]
 		next = i + 1
 		if seen&(1<<i) != 0 {
 			return d.errorf("%s: duplicate field %q", what, key)
