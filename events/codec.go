@@ -325,28 +325,10 @@ func (e *Envelope) Validate() error {
 			return bad("actor: %v", err)
 		}
 	}
-	// The users of Users, without allocating its slice for the events
-	// about one user.
-	var user string
-	switch p := e.Payload.(type) {
-	case *ParticipantJoined:
-		user = p.UserID
-	case *ParticipantLeft:
-		user = p.UserID
-	case *PermissionsChanged:
-		user = p.UserID
-	case *AccessRequested, *AccessRequestCancelled, *StageJoined, *StageLeft:
-		user = e.Actor
-	default:
-		for _, u := range e.Users() {
-			if err := ValidateID(u); err != nil {
-				return bad("user: %v", err)
-			}
+	for _, u := range e.Users() {
+		if err := ValidateID(u); err != nil {
+			return bad("user: %v", err)
 		}
-		return nil
-	}
-	if err := ValidateID(user); err != nil {
-		return bad("user: %v", err)
 	}
 	return nil
 }

@@ -585,26 +585,6 @@ func TestValidateID_matchesReference(t *testing.T) {
 	})
 }
 
-// TestValidate_usersMatchUsers checks that Validate checks exactly the
-// users that Users names.
-func TestValidate_usersMatchUsers(t *testing.T) {
-	samples := sampleEvents(t)
-	rapid.Check(t, func(t *rapid.T) {
-		id := rapid.OneOf(genID(), rapid.SampledFrom([]string{"", "a.b", "a b", "*"}))
-		e := samples[0]
-		e.Payload = genPayload(id, genText(false)).Draw(t, "payload")
-		e.Type = e.Payload.EventType()
-		e.Actor = id.Draw(t, "actor")
-		if e.Actor != "" && ValidateID(e.Actor) != nil {
-			e.Actor = "actor" // the actor is checked on its own
-		}
-		err, want := e.Validate(), refValidateUsers(&e)
-		if (err == nil) != (want == nil) {
-			t.Fatalf("%s: Validate = %v, users of Users: %v", e.Type, err, want)
-		}
-	})
-}
-
 // TestParseUTC_matchesTime holds the fast time parser to
 // time.Time.UnmarshalJSON: whatever it parses, UnmarshalJSON parses to the
 // identical Time.

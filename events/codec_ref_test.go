@@ -236,13 +236,3 @@ func refValidateID(id string) error {
 	}
 	return nil
 }
-
-// refValidateUsers is the old check of Validate on the users of e.
-func refValidateUsers(e *Envelope) error {
-	for _, u := range e.Users() {
-		if err := refValidateID(u); err != nil {
-			return fmt.Errorf("%w: user: %v", ErrMalformed, err)
-		}
-	}
-	return nil
-}
