@@ -330,6 +330,20 @@ func (e *Envelope) Validate() error {
 			return bad("user: %v", err)
 		}
 	}
+	switch p := e.Payload.(type) {
+	case *ParticipantJoined:
+		if err := p.Permissions.Validate(); err != nil {
+			return bad("%s: %v", e.Type, err)
+		}
+	case *PermissionsChanged:
+		if err := p.Permissions.Validate(); err != nil {
+			return bad("%s: %v", e.Type, err)
+		}
+	case *AccessGranted, *AccessDenied, *Kicked:
+		if len(e.Users()) == 0 {
+			return bad("%s names no users", e.Type)
+		}
+	}
 	return nil
 }
 
