@@ -224,6 +224,18 @@ func Unmarshal(data []byte) (Envelope, error) {
 func (d *decoder) envelope(e *Envelope) error {
 	payloadAt := -1 // offset of a payload read before the type
 	sawPayload := false
+	// The meeting, actor, command and correlation ids share one allocation:
+	// their bytes gather in text, the k-th at text[starts[k]:ends[k]].
+	var textBuf [192]byte
+	text := textBuf[:0]
+	var starts, ends [4]int
+	gather := func(k int, field string) error {
+		s, _, err := d.stringOrNull(field)
+		starts[k] = len(text)
+		text = append(text, s...)
+		ends[k] = len(text)
+		return err
+	}
 	err := d.object("event", envelopeNames, false, func(i int) (err error) {
 		switch i {
 		case 0:
@@ -231,7 +243,7 @@ func (d *decoder) envelope(e *Envelope) error {
 		case 1:
 			e.ID, err = d.uuidValue("id")
 		case 2:
-			e.MeetingID, err = d.stringValue("meeting")
+			err = gather(0, "meeting")
 		case 3:
 			e.Version, err = d.uintValue("version")
 		case 4:
@@ -248,11 +260,11 @@ func (d *decoder) envelope(e *Envelope) error {
 		case 5:
 			e.Time, err = d.timeValue("time")
 		case 6:
-			e.Actor, err = d.stringValue("actor")
+			err = gather(1, "actor")
 		case 7:
-			e.CommandID, err = d.stringValue("command")
+			err = gather(2, "command")
 		case 8:
-			e.CorrelationID, err = d.stringValue("correlation")
+			err = gather(3, "correlation")
 		case 9:
 			sawPayload = true
 			if e.Payload != nil {
@@ -274,6 +286,13 @@ func (d *decoder) envelope(e *Envelope) error {
 	})
 	if err != nil {
 		return err
+	}
+	if len(text) > 0 {
+		all := string(text)
+		e.MeetingID = all[starts[0]:ends[0]]
+		e.Actor = all[starts[1]:ends[1]]
+		e.CommandID = all[starts[2]:ends[2]]
+		e.CorrelationID = all[starts[3]:ends[3]]
 	}
 	if e.Schema != SchemaVersion {
 		return fmt.Errorf("%w: schema %d, this build reads %d", ErrMalformed, e.Schema, SchemaVersion)

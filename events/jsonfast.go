@@ -655,25 +655,33 @@ func (d *decoder) arrayNext() (more bool, err error) {
 
 // stringList reads an array of strings (null elements read as "", as
 // encoding/json does), or null for a nil slice. An empty array is an empty,
-// non-nil slice.
+// non-nil slice. The strings share one allocation.
 func (d *decoder) stringList(what string) ([]string, error) {
 	null, more, err := d.arrayStart(what)
 	if err != nil || null {
 		return nil, err
 	}
-	var buf [8]string
-	list := buf[:0]
+	var textBuf [256]byte
+	var endsBuf [16]int
+	text, ends := textBuf[:0], endsBuf[:0]
 	for more {
-		s, err := d.stringValue(what)
+		s, _, err := d.stringOrNull(what)
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, s)
+		text = append(text, s...)
+		ends = append(ends, len(text))
 		if more, err = d.arrayNext(); err != nil {
 			return nil, err
 		}
 	}
-	return append(make([]string, 0, len(list)), list...), nil
+	list := make([]string, len(ends))
+	all := string(text)
+	start := 0
+	for i, end := range ends {
+		list[i], start = all[start:end], end
+	}
+	return list, nil
 }
 
 // skipValue reads any JSON value, checking its syntax, without recursion.
