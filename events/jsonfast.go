@@ -185,6 +185,9 @@ func (d *decoder) skipWS() {
 
 // peek skips white space and returns the next byte, or 0 at the end.
 func (d *decoder) peek() byte {
+	if d.off < len(d.data) && d.data[d.off] > ' ' { // compact JSON: no space
+		return d.data[d.off]
+	}
 	d.skipWS()
 	if d.off < len(d.data) {
 		return d.data[d.off]
