@@ -46,16 +46,21 @@ func ValidateID(id string) error {
 	}
 	for i := 0; i < len(id); i++ {
 		// The common case, ASCII: the same rules, without decoding runes.
-		c := id[i]
-		if c >= utf8.RuneSelf {
-			return validateIDRunes(id, i)
-		}
-		if c <= ' ' || c == 0x7f || c == '.' || c == '*' || c == '>' {
+		if !idByteOK[id[i]] {
 			return validateIDRunes(id, i)
 		}
 	}
 	return nil
 }
+
+// idByteOK[c] is true for the ASCII bytes an id may hold: not a control
+// character, a space, '.', '*' or '>'.
+var idByteOK = func() (t [256]bool) {
+	for c := '!'; c < utf8.RuneSelf-1; c++ {
+		t[c] = c != '.' && c != '*' && c != '>'
+	}
+	return t
+}()
 
 // validateIDRunes is ValidateID from byte from on, rune by rune.
 func validateIDRunes(id string, from int) error {
