@@ -628,3 +628,25 @@ func TestParseUTC_matchesTime(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendRFC3339NanoUTC_matchesTime(t *testing.T) {
+	check := func(t rapid.TB, tm time.Time) {
+		tm = tm.UTC()
+		got := string(appendRFC3339NanoUTC(nil, tm))
+		if want := tm.Format(time.RFC3339Nano); got != want {
+			t.Fatalf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+	for _, tm := range []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 2, 29, 23, 59, 59, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Unix(0, 0), time.Unix(-1, 0),
+		time.Date(1600, 3, 1, 0, 0, 0, 100, time.UTC), time.Date(2000, 2, 29, 12, 0, 0, 500_000_000, time.UTC),
+	} {
+		check(t, tm)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		sec := rapid.Int64Range(-62167219200, 253402300799).Draw(t, "sec") // years 0 to 9999
+		ns := rapid.OneOf(rapid.Int64Range(0, 999999999), rapid.SampledFrom([]int64{0, 1, 10, 500_000_000})).Draw(t, "ns")
+		check(t, time.Unix(sec, ns))
+	})
+}

@@ -117,8 +117,60 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 		return b, fmt.Errorf("events: time %s: year outside of range [0,9999]", t)
 	}
 	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = appendRFC3339NanoUTC(b, t)
 	return append(b, '"'), nil
+}
+
+// appendRFC3339NanoUTC appends t (in UTC, year 0 to 9999) as
+// t.AppendFormat(b, time.RFC3339Nano) does.
+func appendRFC3339NanoUTC(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	days := sec / 86400
+	if sec%86400 < 0 {
+		days--
+	}
+	secOfDay := int(sec - days*86400)
+	// The proleptic Gregorian date of days since 1970-01-01 (the "civil
+	// from days" algorithm).
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := int(z - era*146097)
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	year := yoe + int(era)*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	month := mp + 3
+	if mp >= 10 {
+		month = mp - 9
+	}
+	if month <= 2 {
+		year++
+	}
+	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	b = two(two(b, year/100), year%100)
+	b = two(append(b, '-'), month)
+	b = two(append(b, '-'), day)
+	b = two(append(b, 'T'), secOfDay/3600)
+	b = two(append(b, ':'), secOfDay/60%60)
+	b = two(append(b, ':'), secOfDay%60)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 // appendJSONBool appends true or false.
