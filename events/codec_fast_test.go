@@ -25,7 +25,8 @@ var specialRunes = []rune("aZ09-_ <>&\"\\/\n\r\t\b\f\x00\x1f\x7fé€\u2028\u202
 // invalid, some are not valid UTF-8.
 func genText(invalid bool) *rapid.Generator[string] {
 	gens := []*rapid.Generator[string]{
-		rapid.StringOfN(rapid.RuneFrom(specialRunes), 0, 12, -1),
+		rapid.StringOfN(rapid.RuneFrom(specialRunes), 0, 40, -1),
+		rapid.StringOfN(rapid.RuneFrom([]rune("abc-_09<\"")), 0, 40, -1),
 		rapid.StringN(0, 8, -1),
 		rapid.SampledFrom([]string{"", "alice", "OffStage", "NotParticipant"}),
 	}

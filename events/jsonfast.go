@@ -43,7 +43,23 @@ const lowerHex = "0123456789abcdef"
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	i := 0
+	// Skip 8 safe bytes at a time.
+	for len(s)-i >= 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if (x|
+			(x-0x2020202020202020)|
+			hasZeroByte(x^0x2222222222222222)| // '"'
+			hasZeroByte(x^0x5c5c5c5c5c5c5c5c)| // '\\'
+			hasZeroByte(x^0x3c3c3c3c3c3c3c3c)| // '<'
+			hasZeroByte(x^0x3e3e3e3e3e3e3e3e)| // '>'
+			hasZeroByte(x^0x2626262626262626))&0x8080808080808080 != 0 { // '&'
+			break
+		}
+		i += 8
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if jsonSafe[c] {
