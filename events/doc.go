@@ -32,7 +32,12 @@
 // "Disconnected" when a disconnect with no reconnect grace removed the user.
 //
 // Decoding is strict: unknown fields, unknown types, another schema or a
-// payload of the wrong shape fail with [ErrMalformed].
+// payload of the wrong shape fail with [ErrMalformed], and so do a member
+// name that is not exactly a field's (in case too), a name given twice in
+// one object, and anything but white space after the event. The encoding
+// is exactly what encoding/json writes for these fields (HTML-safe string
+// escaping included): the codec is hand-written for speed, and tests hold it
+// to encoding/json byte for byte.
 //
 // # Hash chain
 //
