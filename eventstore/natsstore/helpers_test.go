@@ -58,3 +58,7 @@ func ctx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+func ctxCancel(t testing.TB) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx(t))
+}
