@@ -451,7 +451,7 @@ func (s *Store) Load(ctx context.Context, meetingID string, fromVersion uint64) 
 				return true, nil
 			}
 			if e.Version != want {
-				return false, &eventstore.CorruptError{Seq: seq, MeetingID: meetingID, Version: e.Version, Err: fmt.Errorf("version %d where version %d belongs", e.Version, want)}
+				return false, &eventstore.CorruptError{Seq: seq, MeetingID: meetingID, Version: e.Version, Err: fmt.Errorf("version %d where version %d belongs: an event is missing or out of place", e.Version, want)}
 			}
 			if want > fromVersion && e.PrevHash != prevHash {
 				return false, &eventstore.CorruptError{Seq: seq, MeetingID: meetingID, Version: e.Version, Err: fmt.Errorf("hash chain broken: prev %s, previous event's hash %s", e.PrevHash, prevHash)}
@@ -482,13 +482,34 @@ func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envel
 			yield(events.Envelope{}, fmt.Errorf("natsstore: stream %s: %w", s.cfg.stream, err))
 			return
 		}
-		last := st.CachedInfo().State.LastSeq
+		state := st.CachedInfo().State
+		last := state.LastSeq
 		from = max(from, 1)
 		if from > last {
 			return
 		}
+		// The stream denies deletes, so its sequences have no gap after
+		// the first, and each meeting's events seen in this read follow
+		// one another: a gap means the server lost a message.
+		next := max(from, state.FirstSeq)
+		chains := map[string]head{}
+		hashes := map[string]events.Hash{}
 		err = s.scan(ctx, "", from, last, func(seq uint64, subject string, data []byte) (bool, error) {
-			return yield(s.decode(subject, seq, data)), nil
+			if seq > next {
+				err := &eventstore.CorruptError{Seq: next, Err: fmt.Errorf("stream %s has no message at sequences %d to %d, though it denies deletes: lost by the server", s.cfg.stream, next, seq-1)}
+				if !yield(events.Envelope{}, err) {
+					return false, nil
+				}
+			}
+			next = seq + 1
+			e, err := s.decode(subject, seq, data)
+			if err == nil {
+				if h, ok := chains[e.MeetingID]; ok && (e.Version != h.version+1 || e.PrevHash != hashes[e.MeetingID]) {
+					err = &eventstore.CorruptError{Seq: seq, MeetingID: e.MeetingID, Version: e.Version, Err: fmt.Errorf("follows version %d (sequence %d) of its meeting: an event is missing or out of place", h.version, h.seq)}
+				}
+				chains[e.MeetingID], hashes[e.MeetingID] = head{version: e.Version, seq: seq}, e.Hash
+			}
+			return yield(e, err), nil
 		})
 		if err != nil {
 			yield(events.Envelope{}, err)
