@@ -91,7 +91,9 @@ func TestNew_ExistingStream(t *testing.T) {
 		{"max age", func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }, nil},
 		{"other max age", func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }, []natsstore.Option{natsstore.WithMaxAge(2 * time.Hour)}},
 		{"memory storage", func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }, nil},
-		{"async persist", func(c *jetstream.StreamConfig) { c.PersistMode, c.AllowAtomicPublish = jetstream.AsyncPersistMode, false }, nil},
+		{"async persist", func(c *jetstream.StreamConfig) {
+			c.PersistMode, c.AllowAtomicPublish = jetstream.AsyncPersistMode, false
+		}, nil},
 		{"message ttl", func(c *jetstream.StreamConfig) { c.AllowMsgTTL = true }, nil},
 		{"no ack", func(c *jetstream.StreamConfig) { c.NoAck = true }, nil},
 		{"fewer replicas than asked", func(*jetstream.StreamConfig) {}, []natsstore.Option{natsstore.WithReplicas(3)}},
