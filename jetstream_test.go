@@ -753,3 +753,66 @@ func TestJetStream_ClusterFailover(t *testing.T) {
 	t.Logf("stopped stream leader n%d: new leader elected after %v, first command begun after the stop acknowledged %v after it; %d commands acknowledged, %d rejected by the rules, %d retries of failed attempts, slowest command %v; lost %d, duplicates %d",
 		leader, time.Duration(elected.Load()).Round(time.Millisecond), failover.Round(time.Millisecond), rep.Acked, load.domain.Load(), load.retries.Load(), load.maxRetry.Round(time.Millisecond), rep.Lost, rep.Duplicates)
 }
+
+// TestJetStream_HostileInput feeds the engine on the JetStream store ids
+// that try subject injection, an oversized reason, and a foreign message in
+// a meeting's subject.
+func TestJetStream_HostileInput(t *testing.T) {
+	srv := jsEmbedded(t)
+	nc := jsConnect(t, srv)
+	eng, st := jsEngine(t, nc)
+	ctx := jsCtx(t)
+	jsSeed(t, eng, []string{"h1"})
+	before, _ := collectSeqs(st.ReadAll(ctx, 0))
+
+	for _, id := range []string{"a.b", "*", ">", "a b", "h1.>", "", "x\x00y"} {
+		if _, err := eng.RequestAccess(ctx, id, "ann"); !errors.Is(err, aggregate.ErrInvalidCommand) {
+			t.Errorf("RequestAccess on meeting %q: %v, want ErrInvalidCommand", id, err)
+		}
+		if _, err := eng.AddParticipant(ctx, "h1", aggregate.Participant{UserID: id, Permissions: jsPresets[1]}); !errors.Is(err, aggregate.ErrInvalidCommand) {
+			t.Errorf("AddParticipant %q: %v, want ErrInvalidCommand", id, err)
+		}
+		if _, err := eng.Roster(ctx, id); !errors.Is(err, aggregate.ErrInvalidCommand) {
+			t.Errorf("Roster of meeting %q: %v, want ErrInvalidCommand", id, err)
+		}
+	}
+	if _, err := eng.RequestAccess(ctx, "h1", "ann"); err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("x", int(nc.MaxPayload()))
+	_, err := eng.Execute(ctx, "h1", aggregate.Command{Actor: "host", Action: aggregate.DenyAccess{Users: []string{"ann"}, Reason: huge}})
+	// The rules cap a reason's length; the store refuses what still exceeds
+	// the server's limit (see natsstore's TestStore_Oversized).
+	if !errors.Is(err, aggregate.ErrInvalidCommand) && !errors.Is(err, natsstore.ErrTooLarge) {
+		t.Fatalf("DenyAccess with a %d-byte reason: %v, want ErrInvalidCommand or ErrTooLarge", len(huge), err)
+	}
+	after, _ := collectSeqs(st.ReadAll(ctx, 0))
+	if len(after) != len(before)+1 {
+		t.Fatalf("hostile commands stored %d events", len(after)-len(before)-1)
+	}
+	// The meeting goes on.
+	if _, err := eng.DenyAccess(ctx, "h1", "host", "ann"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A message someone else published on the meeting's subject.
+	ack, err := nc.Request(st.Subject("h1"), []byte(`{"schema":1,"hello":"world"}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub struct{ Seq uint64 }
+	if err := json.Unmarshal(ack.Data, &pub); err != nil || pub.Seq == 0 {
+		t.Fatalf("publish ack %s: %v", ack.Data, err)
+	}
+	other, _ := jsEngine(t, jsConnect(t, srv))
+	for i, e := range []*stage.Engine{eng, other} {
+		_, err := e.Roster(ctx, "h1")
+		var ce *eventstore.CorruptError
+		if !errors.As(err, &ce) || ce.Seq != pub.Seq {
+			t.Errorf("engine %d: Roster after a foreign message: %v, want a CorruptError at sequence %d", i, err, pub.Seq)
+		}
+		if _, err := e.RequestAccess(ctx, "h1", "bob"); !errors.As(err, &ce) {
+			t.Errorf("engine %d: RequestAccess after a foreign message: %v, want a CorruptError", i, err)
+		}
+	}
+}
