@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/eventstore"
@@ -139,5 +142,28 @@ func TestCorruption_AtRest(t *testing.T) {
 	}
 	if len(bad) == 0 || bad[0] != target.Seq {
 		t.Errorf("ReadAll reported corruption at %v, want first at %d", bad, target.Seq)
+	}
+}
+
+func TestStartServer_Listen(t *testing.T) {
+	srv := startServer(t, natsstore.WithListen("127.0.0.1:0"), natsstore.WithLazySync(), natsstore.WithServerName("listener"))
+	url := srv.ClientURL()
+	if url == "" || strings.HasSuffix(url, ":-1") || strings.HasSuffix(url, ":0") {
+		t.Fatalf("ClientURL %q, want the port it listens on", url)
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s := newStore(t, nc)
+	c := storetest.NewChain("tcp")
+	if _, err := s.Append(ctx(t), "tcp", 0, c.Next(1)); err != nil {
+		t.Fatal(err)
+	}
+	// An in-process connection sees the same stream.
+	got, err := storetest.Collect(newStore(t, connect(t, srv)).Load(ctx(t), "tcp", 0))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Load over the in-process connection: %d events, %v", len(got), err)
 	}
 }

@@ -527,6 +527,10 @@ func (s *Store) readable(ctx context.Context) error {
 	return nil
 }
 
+// scanPatience is how long scan waits for a lagging replica to serve
+// messages the leader has.
+const scanPatience = 30 * time.Second
+
 // errIncomplete: a read found no messages before the sequence it knows exists.
 var errIncomplete = errors.New("natsstore: stream messages missing from reads")
 
@@ -537,7 +541,8 @@ var errIncomplete = errors.New("natsstore: stream messages missing from reads")
 func (s *Store) scan(ctx context.Context, filter string, start, end uint64, f func(seq uint64, subject string, data []byte) (bool, error)) error {
 	const batch = 256
 	next := start
-	for empty := 0; next <= end; {
+	var stalled time.Time // when reads began to come back empty
+	for next <= end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -584,10 +589,12 @@ func (s *Store) scan(ctx context.Context, filter string, start, end uint64, f fu
 		}
 		cancel()
 		if got > 0 {
-			empty = 0
+			stalled = time.Time{}
 			continue
 		}
-		if empty++; empty > 200 {
+		if stalled.IsZero() {
+			stalled = time.Now()
+		} else if time.Since(stalled) > scanPatience {
 			return fmt.Errorf("%w: stream %s has sequence %d, reads end before %d", errIncomplete, s.cfg.stream, end, next)
 		}
 		t := time.NewTimer(10 * time.Millisecond)
