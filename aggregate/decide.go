@@ -145,6 +145,9 @@ func validate(name string, cmd Command, now time.Time) error {
 	if now.IsZero() {
 		return bad("no time")
 	}
+	if !events.ValidTime(now) {
+		return bad("time %s is outside the range an event can record", now)
+	}
 	membership := false
 	switch a := cmd.Action.(type) {
 	case AddParticipant:

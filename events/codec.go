@@ -172,6 +172,8 @@ func (e *Envelope) Validate() error {
 		return bad("missing command id")
 	case e.Time.IsZero():
 		return bad("missing time")
+	case !ValidTime(e.Time):
+		return bad("time %s outside the years 1678 to 2262 that the hash can encode", e.Time)
 	case e.Payload == nil:
 		return bad("missing payload")
 	case e.Payload.EventType() != e.Type:
@@ -190,7 +192,29 @@ func (e *Envelope) Validate() error {
 			return bad("user: %v", err)
 		}
 	}
+	switch p := e.Payload.(type) {
+	case *ParticipantJoined:
+		if err := p.Permissions.Validate(); err != nil {
+			return bad("%s: %v", e.Type, err)
+		}
+	case *PermissionsChanged:
+		if err := p.Permissions.Validate(); err != nil {
+			return bad("%s: %v", e.Type, err)
+		}
+	case *AccessGranted, *AccessDenied, *Kicked:
+		if len(e.Users()) == 0 {
+			return bad("%s names no users", e.Type)
+		}
+	}
 	return nil
+}
+
+// ValidTime reports whether t can be an event's time: the hash encodes time
+// as Unix nanoseconds, so t must be one of them (about the years 1678 to
+// 2262). Outside that range two different times would hash alike, and the
+// wire format could not encode some of them.
+func ValidTime(t time.Time) bool {
+	return time.Unix(0, t.UnixNano()).Equal(t)
 }
 
 // MarshalJSON implements json.Marshaler with [Marshal].

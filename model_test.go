@@ -1,0 +1,272 @@
+package stage_test
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/productdb/stage/aggregate"
+)
+
+// This file is a plain model of one meeting's stage, written from the tables
+// of stage-rules.md and nothing else: it shares no code with package
+// aggregate (only the names of statuses and permissions). The property test
+// runs every command on the Engine and on the model and compares.
+
+// op is a command as the model sees it.
+type op struct {
+	name   string // the action: "RequestAccess", "GrantAccess", ...
+	actor  string
+	user   string // the user of a membership command
+	users  []string
+	perms  aggregate.Permissions
+	reason string
+}
+
+// command is the op as an aggregate.Command for the Engine.
+func (o op) command() aggregate.Command {
+	c := aggregate.Command{Actor: o.actor}
+	switch o.name {
+	case "AddParticipant":
+		c.Action = aggregate.AddParticipant{Participant: aggregate.Participant{UserID: o.user, Permissions: o.perms}}
+	case "RemoveParticipant":
+		c.Action = aggregate.RemoveParticipant{UserID: o.user}
+	case "UpdatePermissions":
+		c.Action = aggregate.UpdatePermissions{UserID: o.user, Permissions: o.perms}
+	case "RequestAccess":
+		c.Action = aggregate.RequestAccess{}
+	case "CancelRequestAccess":
+		c.Action = aggregate.CancelRequestAccess{}
+	case "GrantAccess":
+		c.Action = aggregate.GrantAccess{Users: o.users}
+	case "DenyAccess":
+		c.Action = aggregate.DenyAccess{Users: o.users, Reason: o.reason}
+	case "Join":
+		c.Action = aggregate.Join{}
+	case "Leave":
+		c.Action = aggregate.Leave{}
+	case "Kick":
+		c.Action = aggregate.Kick{Users: o.users, Reason: o.reason}
+	default:
+		panic("unknown op " + o.name)
+	}
+	return c
+}
+
+// membership reports whether the backend issues the op (no actor rules).
+func (o op) membership() bool {
+	return o.name == "AddParticipant" || o.name == "RemoveParticipant" || o.name == "UpdatePermissions"
+}
+
+type modelUser struct {
+	perms       aggregate.Permissions
+	status      aggregate.Status
+	since       time.Time // when the current status began
+	requestedAt time.Time // time of the latest request, while requested
+	requestV    uint64    // version of the latest request, while requested
+}
+
+// outcome is what a command did: the version it was stored at and the
+// targets it skipped. A failed command has err set.
+type outcome struct {
+	err      error // one of aggregate's four sentinels
+	version  uint64
+	rejected []modelRejection
+}
+
+type modelRejection struct {
+	user string
+	kind error
+}
+
+type modelMeeting struct {
+	users   map[string]*modelUser
+	version uint64
+	// lastTime is the time of the latest event: the engine never stamps
+	// an event earlier, whatever its clock says.
+	lastTime time.Time
+	// applied lists the idempotency keys of the stored commands, oldest
+	// first; the last aggregate.CommandWindow of them are remembered.
+	applied  []string
+	outcomes map[string]outcome // by key, the latest stored outcome
+}
+
+func newModelMeeting() *modelMeeting {
+	return &modelMeeting{users: map[string]*modelUser{}, outcomes: map[string]outcome{}}
+}
+
+// remembered reports whether key is one of the last CommandWindow stored commands.
+func (mm *modelMeeting) remembered(key string) bool {
+	recent := mm.applied[max(0, len(mm.applied)-aggregate.CommandWindow):]
+	return slices.Contains(recent, key)
+}
+
+func isHost(u *modelUser) bool { return u != nil && u.perms.AcceptStageRequests }
+
+// decide applies o at time now, if the rules allow it, and returns what
+// happened. A failed op changes nothing.
+func (mm *modelMeeting) decide(o op, key string, now time.Time) outcome {
+	fail := func(kind error) outcome { return outcome{err: kind} }
+	next := mm.version + 1
+	move := func(u *modelUser, st aggregate.Status) {
+		u.status, u.since = st, now
+		u.requestedAt, u.requestV = time.Time{}, 0
+		if st == aggregate.RequestedToJoinStage {
+			u.requestedAt, u.requestV = now, next
+		}
+	}
+	me := mm.users[o.actor]
+	var rejected []modelRejection
+
+	switch o.name {
+	case "AddParticipant":
+		if mm.users[o.user] != nil {
+			return fail(aggregate.ErrInvalidState)
+		}
+		mm.users[o.user] = &modelUser{perms: o.perms, status: aggregate.OffStage, since: now}
+	case "RemoveParticipant":
+		if mm.users[o.user] == nil {
+			return fail(aggregate.ErrNotParticipant)
+		}
+		delete(mm.users, o.user)
+	case "UpdatePermissions":
+		u := mm.users[o.user]
+		if u == nil {
+			return fail(aggregate.ErrNotParticipant)
+		}
+		u.perms = o.perms
+		if o.perms.StageAccess == aggregate.NotAllowed && u.status != aggregate.OffStage {
+			move(u, aggregate.OffStage)
+		}
+
+	case "RequestAccess":
+		switch {
+		case me == nil:
+			return fail(aggregate.ErrNotParticipant)
+		case me.perms.StageAccess == aggregate.NotAllowed:
+			return fail(aggregate.ErrPermissionDenied)
+		case me.status != aggregate.OffStage:
+			return fail(aggregate.ErrInvalidState)
+		case me.perms.StageAccess == aggregate.Allowed || isHost(me):
+			move(me, aggregate.AcceptedToJoinStage)
+		default:
+			move(me, aggregate.RequestedToJoinStage)
+		}
+	case "CancelRequestAccess":
+		switch {
+		case me == nil:
+			return fail(aggregate.ErrNotParticipant)
+		case me.status != aggregate.RequestedToJoinStage:
+			return fail(aggregate.ErrInvalidState)
+		}
+		move(me, aggregate.OffStage)
+	case "Join":
+		switch {
+		case me == nil:
+			return fail(aggregate.ErrNotParticipant)
+		case me.status == aggregate.OnStage:
+			return fail(aggregate.ErrInvalidState)
+		case me.status == aggregate.AcceptedToJoinStage,
+			me.status == aggregate.OffStage && me.perms.StageAccess == aggregate.Allowed:
+			move(me, aggregate.OnStage)
+		case me.perms.StageAccess != aggregate.Allowed: // CanRequest not accepted, or NotAllowed
+			return fail(aggregate.ErrPermissionDenied)
+		default: // Allowed but with a pending request (made while CanRequest)
+			return fail(aggregate.ErrInvalidState)
+		}
+	case "Leave":
+		switch {
+		case me == nil:
+			return fail(aggregate.ErrNotParticipant)
+		case me.status != aggregate.OnStage && me.status != aggregate.AcceptedToJoinStage:
+			return fail(aggregate.ErrInvalidState)
+		}
+		move(me, aggregate.OffStage)
+
+	case "GrantAccess", "DenyAccess", "Kick":
+		if !isHost(me) {
+			return fail(aggregate.ErrPermissionDenied)
+		}
+		var eligible []*modelUser
+		seen := map[string]bool{}
+		for _, name := range o.users {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			u := mm.users[name]
+			var why error
+			switch {
+			case u == nil:
+				why = aggregate.ErrNotParticipant
+			case o.name == "GrantAccess" && u.perms.StageAccess == aggregate.NotAllowed:
+				why = aggregate.ErrPermissionDenied
+			case o.name == "GrantAccess" && u.status != aggregate.RequestedToJoinStage && u.status != aggregate.OffStage:
+				why = aggregate.ErrInvalidState
+			case o.name == "DenyAccess" && u.status != aggregate.RequestedToJoinStage:
+				why = aggregate.ErrInvalidState
+			case o.name == "Kick" && u.status != aggregate.OnStage && u.status != aggregate.AcceptedToJoinStage:
+				why = aggregate.ErrInvalidState
+			}
+			if why != nil {
+				rejected = append(rejected, modelRejection{name, why})
+			} else {
+				eligible = append(eligible, u)
+			}
+		}
+		if len(eligible) == 0 {
+			return fail(rejected[0].kind)
+		}
+		to := aggregate.OffStage
+		if o.name == "GrantAccess" {
+			to = aggregate.AcceptedToJoinStage
+		}
+		for _, u := range eligible {
+			move(u, to)
+		}
+	default:
+		panic("unknown op " + o.name)
+	}
+	mm.version = next
+	mm.applied = append(mm.applied, key)
+	out := outcome{version: next, rejected: rejected}
+	mm.outcomes[key] = out
+	return out
+}
+
+// queue is the model's request queue, oldest request first.
+func (mm *modelMeeting) queue() []string {
+	var q []string
+	for name, u := range mm.users {
+		if u.status == aggregate.RequestedToJoinStage {
+			q = append(q, name)
+		}
+	}
+	slices.SortFunc(q, func(a, b string) int {
+		ua, ub := mm.users[a], mm.users[b]
+		if c := ua.requestedAt.Compare(ub.requestedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(ua.requestV, ub.requestV)
+	})
+	return q
+}
+
+// fakeClock is a clock the test moves forward by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
