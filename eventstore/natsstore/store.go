@@ -52,7 +52,8 @@ type Store struct {
 }
 
 // head is a meeting's last known event: its version and stream sequence.
-// Once observed, the pair never changes: the stream denies deletes.
+// Once observed, the pair stays true (the stream denies deletes); it only
+// grows stale, which the server's guard catches on the next append.
 type head struct{ version, seq uint64 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -286,11 +287,11 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 		s.setHead(meetingID, head{version: last, seq: seq})
 		return seq, nil
 	case isWrongLastSequence(err):
-		s.forgetHead(meetingID)
+		// The cached head is stale but still true (version v is at
+		// sequence s forever): Load starts from it to catch up.
 		s.cfg.logger.DebugContext(ctx, "natsstore: conflict", "meeting", meetingID, "expected", expectedVersion, "lastSeq", lastSeq)
 		return 0, fmt.Errorf("%w: meeting %s is no longer at version %d", eventstore.ErrConflict, meetingID, expectedVersion)
 	default:
-		s.forgetHead(meetingID)
 		s.cfg.logger.WarnContext(ctx, "natsstore: append failed", "meeting", meetingID, "version", last, "err", err)
 		return 0, fmt.Errorf("natsstore: append meeting %s version %d: %w", meetingID, last, err)
 	}
@@ -333,12 +334,6 @@ func (s *Store) setHead(meetingID string, h head) {
 		clear(s.heads)
 	}
 	s.heads[meetingID] = h
-}
-
-func (s *Store) forgetHead(meetingID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.heads, meetingID)
 }
 
 // msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
