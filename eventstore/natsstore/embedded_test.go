@@ -46,6 +46,15 @@ func TestOpenEmbedded_Restart(t *testing.T) {
 	if err := emb.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := emb.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := emb.Store.Append(ctx(t), "r1", chains[0].Version, chains[0].Peek(1)); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("Append after Close: %v, want ErrClosed", err)
+	}
+	if _, err := storetest.Collect(emb.Store.Load(ctx(t), "r1", 0)); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("Load after Close: %v, want ErrClosed", err)
+	}
 
 	emb = openEmbedded(t, dir)
 	defer emb.Close()
