@@ -2,6 +2,7 @@ package stage
 
 import (
 	"context"
+	"time"
 
 	"github.com/productdb/stage/aggregate"
 )
@@ -64,4 +65,39 @@ func (e *Engine) Leave(ctx context.Context, meetingID, actorID string) (Result, 
 // reason, use Execute with aggregate.Kick.
 func (e *Engine) Kick(ctx context.Context, meetingID, actorID string, userIDs ...string) (Result, error) {
 	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Kick{Users: userIDs}})
+}
+
+// Configure sets the meeting's stage policies (capacity, seat offers,
+// invitation expiry, speaking slots, request cooldown, reconnect grace),
+// replacing the previous settings; actorID must be a host. The zero
+// [aggregate.Settings] turns every policy off.
+func (e *Engine) Configure(ctx context.Context, meetingID, actorID string, settings aggregate.Settings) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Configure{Settings: settings}})
+}
+
+// BanFromStage bans userID from the stage until until (the zero time: until
+// lifted); actorID must be a host. The user is moved OffStage and out of the
+// request queue and the seat waitlist, and until then cannot request, be
+// invited or join (aggregate.ErrPermissionDenied, saying until when).
+func (e *Engine) BanFromStage(ctx context.Context, meetingID, actorID, userID string, until time.Time) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.BanFromStage{UserID: userID, Until: until}})
+}
+
+// LiftBan ends userID's stage ban; actorID must be a host.
+func (e *Engine) LiftBan(ctx context.Context, meetingID, actorID, userID string) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.LiftBan{UserID: userID}})
+}
+
+// Disconnect tells the engine that userID's connection dropped. With a
+// ReconnectGrace set they keep their status, queue position and seat for
+// that long, and leave the meeting when it ends unless they Reconnect;
+// without one they leave at once.
+func (e *Engine) Disconnect(ctx context.Context, meetingID, userID string) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Disconnect{UserID: userID}})
+}
+
+// Reconnect tells the engine that a disconnected userID is back within their
+// grace: they keep everything they had.
+func (e *Engine) Reconnect(ctx context.Context, meetingID, userID string) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Reconnect{UserID: userID}})
 }

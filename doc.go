@@ -36,11 +36,36 @@
 // the store first, so an Engine sees what other Engines on the same store
 // wrote.
 //
+// # Policies and time
+//
+// Each meeting can turn on policies with [Engine.Configure] (hosts only):
+// a stage capacity with a seat waitlist and seat offers, expiring
+// invitations, speaking slots, a cooldown after a denial, and a reconnect
+// grace for [Engine.Disconnect]ed participants; hosts can also ban users
+// from the stage ([Engine.BanFromStage], [Engine.LiftBan]). All are off by
+// default. Package aggregate documents the rules; docs/policies.md walks
+// through them.
+//
+// Every command and read observes deadlines at the engine clock's now:
+// Status after an invitation's deadline already says OffStage. Lapses are
+// also recorded in the log, as Lapsed events: [Engine.Tick] records every
+// lapse due, a command decided while lapses are due appends them with its
+// own event, and the Engine schedules a tick for each meeting it holds at
+// that meeting's next deadline ([WithAutoTick], on by default; Close stops
+// it). Ticks are decided on caught-up state and appended with the version
+// guard, so several Engines on one store record each lapse once.
+//
+// The one failed command that appends an event is a Join on a full stage:
+// it records SeatWaitlisted and returns an error wrapping
+// aggregate.ErrStageFull, with Result.Version and Result.Events describing
+// the append.
+//
 // # Errors
 //
 // Rejections wrap one of aggregate.ErrPermissionDenied,
-// aggregate.ErrInvalidState, aggregate.ErrNotParticipant or
-// aggregate.ErrInvalidCommand; errors.As with *aggregate.Error gives the
+// aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
+// aggregate.ErrInvalidCommand, aggregate.ErrStageFull or
+// aggregate.ErrCooldown; errors.As with *aggregate.Error gives the
 // command, the user and the reason. Conflicts that outlast the retries wrap
 // eventstore.ErrConflict; damaged history wraps eventstore.ErrCorrupt.
 package stage

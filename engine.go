@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -27,20 +28,41 @@ type Engine struct {
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
+	lru      list.List // of *meeting, most recently used first; e.mu guards it
 	closed   bool
+
+	// The tick scheduler (tick.go): each meeting has its timer; these are
+	// the context the ticks run in (cancelled by Close) and the ticks in
+	// flight (Close waits for them).
+	tickCtx   context.Context
+	stopTicks context.CancelFunc
+	ticking   sync.WaitGroup
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
 // waiting for it honours a context.
 type meeting struct {
+	id    string
 	lock  chan struct{}
 	state *aggregate.State
 	stale bool // an append ended ambiguously: catch up before deciding
+
+	users int           // callers holding or waiting for the meeting; e.mu guards it
+	elem  *list.Element // place in e.lru; e.mu guards it
+
+	// The tick timer, the deadline it is set for, and whether Close or
+	// eviction stopped it; guarded by tmu.
+	tmu     sync.Mutex
+	timer   *time.Timer
+	timerAt time.Time
+	stopped bool
 }
 
 // Result is the outcome of a command.
 type Result struct {
-	// Version is the meeting's version after the command.
+	// Version is the meeting's version after the command. A Join that fails
+	// with aggregate.ErrStageFull still records the waitlisting: Version
+	// and Events report that append.
 	Version uint64
 	// Events are the events the command appended (for a duplicate, the ones
 	// it appended the first time).
@@ -67,23 +89,42 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 	}
-	return &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}, nil
+	e := &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}
+	e.tickCtx, e.stopTicks = context.WithCancel(context.Background())
+	return e, nil
 }
 
-// Close stops the engine: later calls return [ErrClosed]. It does not close
-// the store. Close is idempotent.
+// Close stops the engine: later calls return [ErrClosed], scheduled ticks
+// are cancelled, and Close waits for a tick in flight to end. It does not
+// close the store. Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.closed = true
+	for _, m := range e.meetings {
+		m.tmu.Lock()
+		m.stopped = true
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		m.tmu.Unlock()
+	}
+	e.stopTicks()
+	e.mu.Unlock()
+	e.ticking.Wait()
 	return nil
 }
 
 // Execute runs one command on a meeting: decide, append, apply. A rejected
 // command returns an error wrapping one of aggregate's sentinel errors (use
-// errors.As with *aggregate.Error for the details) and appends nothing.
-// A list command with some ineligible targets succeeds and reports them in
-// Result.Rejected.
+// errors.As with *aggregate.Error for the details) and appends nothing, with
+// one exception: a Join on a full stage appends SeatWaitlisted and then
+// returns an error wrapping aggregate.ErrStageFull. A list command with some
+// ineligible targets succeeds and reports them in Result.Rejected.
+//
+// Deadlines that passed without being recorded are recorded first, in a
+// Lapsed event appended together with the command's event (see package
+// aggregate); a command that fails records nothing, and the lapses are
+// recorded by the next tick.
 func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
 	name := "Command"
 	if cmd.Action != nil {
@@ -102,15 +143,19 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	if xc.correlation != "" {
 		cmd.CorrelationID = xc.correlation
 	}
+	// The first event's id doubles as the command id when the caller gave
+	// none: one UUID instead of two on the common path.
+	firstID := newID()
 	if cmd.ID == "" {
-		cmd.ID = newID().String()
+		cmd.ID = firstID.String()
 	}
 	m, err := e.acquire(ctx, meetingID)
 	if err != nil {
 		return Result{}, err
 	}
-	defer m.release()
-	if m.stale {
+	defer e.release(m)
+	_, tick := cmd.Action.(aggregate.Tick)
+	if m.stale || tick {
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{}, err
 		}
@@ -125,10 +170,16 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		if d.Duplicate {
 			return e.original(ctx, meetingID, d.First, d.Last)
 		}
+		if len(d.Events) == 0 { // a Tick with nothing due
+			return Result{Version: m.state.Version()}, nil
+		}
 		prev := m.state.LastHash()
 		for i := range d.Events {
 			ev := &d.Events[i]
-			ev.ID = newID()
+			ev.ID = firstID
+			if i > 0 || attempt > 1 {
+				ev.ID = newID()
+			}
 			if err := ev.Seal(prev); err != nil {
 				return Result{Version: m.state.Version()}, err
 			}
@@ -140,7 +191,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 				d.Events[i].Seq = pos - uint64(len(d.Events)-1-i)
 				aggregate.Evolve(m.state, &d.Events[i])
 			}
-			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, nil
+			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, d.Err
 		}
 		if !errors.Is(err, eventstore.ErrConflict) {
 			// The append may or may not have happened (a lost ack, say): the
@@ -193,6 +244,7 @@ func (e *Engine) backoff(ctx context.Context, attempt int) error {
 // original reports the outcome of a command applied before, from its events.
 func (e *Engine) original(ctx context.Context, meetingID string, first, last uint64) (Result, error) {
 	r := Result{Duplicate: true}
+	var outcome error
 	for ev, err := range e.store.Load(ctx, meetingID, first) {
 		if err != nil {
 			return Result{}, err
@@ -203,11 +255,14 @@ func (e *Engine) original(ctx context.Context, meetingID string, first, last uin
 		r.Events = append(r.Events, ev)
 		r.Rejected = append(r.Rejected, aggregate.RejectionsOf(&ev)...)
 		r.Version, r.Position = ev.Version, ev.Seq
+		if err := aggregate.ErrorOf(&ev); err != nil {
+			outcome = err
+		}
 	}
 	if len(r.Events) == 0 {
 		return Result{}, fmt.Errorf("stage: meeting %s: events %d..%d of a recorded command are missing from the store", meetingID, first, last)
 	}
-	return r, nil
+	return r, outcome
 }
 
 // acquire returns the meeting, locked and loaded.
@@ -218,28 +273,75 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 		return nil, ErrClosed
 	}
 	m, ok := e.meetings[meetingID]
-	if !ok {
-		m = &meeting{lock: make(chan struct{}, 1)}
+	if ok {
+		e.lru.MoveToFront(m.elem)
+	} else {
+		m = &meeting{lock: make(chan struct{}, 1), id: meetingID}
+		m.elem = e.lru.PushFront(m)
 		e.meetings[meetingID] = m
+		e.evict()
 	}
+	m.users++
 	e.mu.Unlock()
 	select {
 	case m.lock <- struct{}{}:
 	case <-ctx.Done():
+		e.unuse(m)
 		return nil, ctx.Err()
 	}
 	if m.state == nil {
 		m.state = aggregate.NewState(meetingID)
 		if err := e.catchUp(ctx, m); err != nil {
 			m.state = nil
-			m.release()
+			e.release(m)
 			return nil, err
 		}
 	}
 	return m, nil
 }
 
-func (m *meeting) release() { <-m.lock }
+// release reschedules the meeting's tick for its state, then unlocks it.
+func (e *Engine) release(m *meeting) {
+	if m.state != nil {
+		e.schedule(m)
+	}
+	<-m.lock
+	e.unuse(m)
+}
+
+func (e *Engine) unuse(m *meeting) {
+	e.mu.Lock()
+	m.users--
+	e.evict()
+	e.mu.Unlock()
+}
+
+// evict drops least recently used meetings that nobody holds until the cache
+// is within its bound, sparing those with a tick scheduled while it can. A
+// dropped meeting's tick is cancelled; it is reloaded from the store on its
+// next use, and its lapses are recorded then. e.mu must be held.
+func (e *Engine) evict() {
+	for pass := 0; pass < 2 && len(e.meetings) > e.cfg.cacheSize; pass++ {
+		for el := e.lru.Back(); el != nil && len(e.meetings) > e.cfg.cacheSize; {
+			m := el.Value.(*meeting)
+			el = el.Prev()
+			if m.users > 0 {
+				continue
+			}
+			m.tmu.Lock()
+			armed := !m.timerAt.IsZero()
+			if pass == 1 || !armed {
+				m.stopped = true
+				if m.timer != nil {
+					m.timer.Stop()
+				}
+				e.lru.Remove(m.elem)
+				delete(e.meetings, m.id)
+			}
+			m.tmu.Unlock()
+		}
+	}
+}
 
 // catchUp applies the events stored after the cached state, checking each
 // link of the hash chain. On an error the cached state is left as it was
@@ -259,7 +361,9 @@ func (e *Engine) catchUp(ctx context.Context, m *meeting) error {
 	return nil
 }
 
-// read runs f on the meeting's current state, caught up with the store.
+// read runs f on the meeting's current state, caught up with the store, as
+// it is at the engine clock's now: lapses due and not yet recorded are
+// applied (aggregate.At), so reads never show an expired status.
 func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*aggregate.State) error) error {
 	if err := validMeeting(command, meetingID); err != nil {
 		return err
@@ -268,12 +372,12 @@ func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*ag
 	if err != nil {
 		return err
 	}
-	defer m.release()
+	defer e.release(m)
 	if err := e.catchUp(ctx, m); err != nil {
 		return err
 	}
 	m.stale = false
-	return f(m.state)
+	return f(aggregate.At(m.state, e.now(m.state)))
 }
 
 // newID returns a UUID v7, falling back to v4 if the clock source fails.

@@ -19,6 +19,8 @@ type config struct {
 	maxAttempts int
 	backoffBase time.Duration
 	backoffMax  time.Duration
+	autoTick    bool
+	cacheSize   int
 }
 
 func defaultConfig() config {
@@ -28,6 +30,8 @@ func defaultConfig() config {
 		maxAttempts: 10,
 		backoffBase: time.Millisecond,
 		backoffMax:  100 * time.Millisecond,
+		autoTick:    true,
+		cacheSize:   DefaultCacheSize,
 	}
 }
 
@@ -69,6 +73,37 @@ func WithRetry(attempts int, base, max time.Duration) Option {
 			return fmt.Errorf("stage: WithRetry: backoff base %v, max %v", base, max)
 		}
 		c.maxAttempts, c.backoffBase, c.backoffMax = attempts, base, max
+		return nil
+	}
+}
+
+// WithAutoTick turns the tick scheduler on or off (default on). When on,
+// the Engine records the lapses of every meeting it holds at each meeting's
+// next deadline (see [Engine.Tick]), waiting on real timers for the time
+// the clock says is left. Turn it off when the clock is a test clock, or
+// when another process ticks the meetings; reads and commands observe
+// deadlines at the clock's now either way.
+func WithAutoTick(on bool) Option {
+	return func(c *config) error {
+		c.autoTick = on
+		return nil
+	}
+}
+
+// DefaultCacheSize is how many meetings an Engine keeps in memory unless
+// told otherwise (see [WithCacheSize]).
+const DefaultCacheSize = 10_000
+
+// WithCacheSize bounds how many meetings' states the engine keeps cached
+// (default [DefaultCacheSize]). When the bound is passed, the least recently
+// used idle meeting is dropped; it is reloaded from the store (from a
+// snapshot, where the store keeps them) on its next use.
+func WithCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("stage: WithCacheSize: %d < 1", n)
+		}
+		c.cacheSize = n
 		return nil
 	}
 }

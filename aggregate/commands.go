@@ -1,6 +1,10 @@
 package aggregate
 
-import "github.com/productdb/stage/events"
+import (
+	"time"
+
+	"github.com/productdb/stage/events"
+)
 
 // StageAccess is a participant's preset permission to come on stage.
 type StageAccess = events.StageAccess
@@ -35,7 +39,8 @@ type Command struct {
 	CorrelationID string
 	// Actor is the authenticated user issuing the command. Required for the
 	// seed commands; optional for the membership commands the backend issues
-	// (AddParticipant, RemoveParticipant, UpdatePermissions).
+	// (AddParticipant, RemoveParticipant, UpdatePermissions, Disconnect,
+	// Reconnect) and for Tick.
 	Actor string
 	// Action says what to do.
 	Action Action
@@ -90,6 +95,38 @@ type Kick struct {
 	Reason string
 }
 
+// Configure: a host sets the meeting's stage policies, replacing the previous
+// settings as a whole. Lowering MaxOnStage below the number on stage fails
+// with ErrInvalidState (nobody is pulled off the stage by a setting).
+type Configure struct{ Settings Settings }
+
+// BanFromStage: a host bans the user from the stage until Until (zero: until
+// lifted; else it must be after the decision's time). The user is moved
+// OffStage and out of the request queue and the waitlist. The user need not
+// be a participant. Banning a banned user replaces the ban.
+type BanFromStage struct {
+	UserID string
+	Until  time.Time
+}
+
+// LiftBan: a host ends the user's stage ban.
+type LiftBan struct{ UserID string }
+
+// Disconnect: the backend saw the participant's connection drop. With a
+// ReconnectGrace they keep their status, queue position and seat for that
+// long; without one they leave the meeting at once (ParticipantLeft with
+// reason "Disconnected").
+type Disconnect struct{ UserID string }
+
+// Reconnect: the backend saw a disconnected participant come back within
+// their grace; they keep everything.
+type Reconnect struct{ UserID string }
+
+// Tick records the lapses due at the decision's time as one Lapsed event
+// (nothing when none is due). The engine issues it at each meeting's next
+// deadline; anyone may, at any time: a tick never changes what is due.
+type Tick struct{}
+
 func (AddParticipant) Name() string      { return "AddParticipant" }
 func (RemoveParticipant) Name() string   { return "RemoveParticipant" }
 func (UpdatePermissions) Name() string   { return "UpdatePermissions" }
@@ -100,6 +137,12 @@ func (DenyAccess) Name() string          { return "DenyAccess" }
 func (Join) Name() string                { return "Join" }
 func (Leave) Name() string               { return "Leave" }
 func (Kick) Name() string                { return "Kick" }
+func (Configure) Name() string           { return "Configure" }
+func (BanFromStage) Name() string        { return "BanFromStage" }
+func (LiftBan) Name() string             { return "LiftBan" }
+func (Disconnect) Name() string          { return "Disconnect" }
+func (Reconnect) Name() string           { return "Reconnect" }
+func (Tick) Name() string                { return "Tick" }
 
 func (AddParticipant) action()      {}
 func (RemoveParticipant) action()   {}
@@ -111,3 +154,9 @@ func (DenyAccess) action()          {}
 func (Join) action()                {}
 func (Leave) action()               {}
 func (Kick) action()                {}
+func (Configure) action()           {}
+func (BanFromStage) action()        {}
+func (LiftBan) action()             {}
+func (Disconnect) action()          {}
+func (Reconnect) action()           {}
+func (Tick) action()                {}

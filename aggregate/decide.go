@@ -19,7 +19,9 @@ const MaxCommandIDLen = 256
 type Decision struct {
 	// Events are the events to append, in order. Their ID, PrevHash, Hash and
 	// Seq are unset: the caller gives each a fresh id, seals it to the
-	// previous event's hash and appends. Every command yields one event.
+	// previous event's hash and appends. Every command yields one event,
+	// preceded by a Lapsed event when deadlines had passed unrecorded (see
+	// the package documentation); a Tick with nothing due yields none.
 	Events []events.Envelope
 	// Rejected lists the ineligible targets of a list command, in the order given.
 	Rejected []Rejection
@@ -27,6 +29,10 @@ type Decision struct {
 	// empty and First..Last are the versions of the events it produced then.
 	Duplicate   bool
 	First, Last uint64
+	// Err, when set, is the command's outcome even though Events must be
+	// appended: a Join on a full stage records SeatWaitlisted and fails with
+	// an [*Error] wrapping ErrStageFull. Append Events, then return Err.
+	Err error
 }
 
 // Decide checks cmd against the stage rules in state s at time now and
@@ -47,10 +53,36 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	if first, last, ok := s.Applied(cmd.ID); ok {
 		return Decision{Duplicate: true, First: first, Last: last}, nil
 	}
+	// Deadlines that passed unrecorded are recorded first, and the command is
+	// decided on the state they leave.
+	var pre []events.Envelope
+	if lapses := DueLapses(s, now); len(lapses) > 0 {
+		ld := decider{s: s, cmd: cmd, now: now, name: name}
+		le := ld.event(&events.Lapsed{Lapses: lapses})
+		le.Actor = ""
+		if _, ok := cmd.Action.(Tick); ok {
+			return Decision{Events: []events.Envelope{le}}, nil
+		}
+		pre = []events.Envelope{le}
+		s = s.Clone()
+		Evolve(s, &le)
+	}
 	d := decider{s: s, cmd: cmd, now: now, name: name}
 	var p events.Payload
 	var err error
 	switch a := cmd.Action.(type) {
+	case Tick:
+		return Decision{}, nil
+	case Configure:
+		p, err = d.configure(a)
+	case BanFromStage:
+		p, err = d.ban(a)
+	case LiftBan:
+		p, err = d.liftBan(a)
+	case Disconnect:
+		p, err = d.disconnect(a)
+	case Reconnect:
+		p, err = d.reconnect(a)
 	case AddParticipant:
 		p, err = d.addParticipant(a)
 	case RemoveParticipant:
@@ -83,7 +115,7 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	return Decision{Events: []events.Envelope{d.event(p)}, Rejected: d.rejected}, nil
+	return Decision{Events: append(pre, d.event(p)), Rejected: d.rejected, Err: d.err}, nil
 }
 
 // CanListRequests reports whether actor may list the meeting's pending
@@ -107,6 +139,7 @@ type decider struct {
 	now      time.Time
 	name     string
 	rejected []Rejection
+	err      error // the outcome of a command that still records an event
 }
 
 func (d *decider) event(p events.Payload) events.Envelope {
@@ -150,6 +183,30 @@ func validate(name string, cmd Command, now time.Time) error {
 	}
 	membership := false
 	switch a := cmd.Action.(type) {
+	case Tick:
+		membership = true
+	case Disconnect:
+		membership = true
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case Reconnect:
+		membership = true
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case Configure:
+		if err := a.Settings.Validate(); err != nil {
+			return bad("settings: %v", err)
+		}
+	case BanFromStage:
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case LiftBan:
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
 	case AddParticipant:
 		membership = true
 		if err := events.ValidateID(a.Participant.UserID); err != nil {
@@ -264,8 +321,19 @@ func (d *decider) requestAccess(m *Member) (events.Payload, error) {
 	if m.Permissions.StageAccess == NotAllowed {
 		return nil, reject(d.name, m.UserID, ErrPermissionDenied, "stage access is NotAllowed")
 	}
+	if err := d.banned(m.UserID); err != nil {
+		return nil, err
+	}
 	if m.Status != OffStage {
 		return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s, not OffStage", m.Status)
+	}
+	if cd := d.s.settings.RequestCooldown; cd > 0 {
+		if at, ok := d.s.denied[m.UserID]; ok && d.now.Before(at.Add(cd)) {
+			e := reject(d.name, m.UserID, ErrCooldown, "denied at %s; may request again at %s (RequestCooldown %v)",
+				stamp(at), stamp(at.Add(cd)), cd)
+			e.Until = at.Add(cd)
+			return nil, e
+		}
 	}
 	return &events.AccessRequested{AutoAccepted: m.Permissions.StageAccess == Allowed || m.IsHost()}, nil
 }
@@ -278,19 +346,46 @@ func (d *decider) cancelRequest(m *Member) (events.Payload, error) {
 }
 
 func (d *decider) join(m *Member) (events.Payload, error) {
-	switch {
-	case m.Status == OnStage:
+	if m.Status == OnStage {
 		return nil, reject(d.name, m.UserID, ErrInvalidState, "already on stage")
+	}
+	if err := d.banned(m.UserID); err != nil {
+		return nil, err
+	}
+	if err := d.mayJoin(m); err != nil {
+		return nil, err
+	}
+	limit := d.s.settings.MaxOnStage
+	if limit <= 0 {
+		return &events.StageJoined{}, nil
+	}
+	if i := d.s.waitIndex(m.UserID); i >= 0 {
+		if d.s.waitlist[i].offered {
+			return &events.StageJoined{}, nil
+		}
+		return nil, reject(d.name, m.UserID, ErrStageFull, "all %d seats are taken or held; already waitlisted at position %d", limit, i+1)
+	}
+	if d.s.onStage+d.s.offers() < limit {
+		return &events.StageJoined{}, nil
+	}
+	p := &events.SeatWaitlisted{Position: len(d.s.waitlist) + 1, Status: m.Status.String(), MaxOnStage: limit}
+	d.err = reject(d.name, m.UserID, ErrStageFull, "all %d seats are taken or held; waitlisted at position %d", limit, p.Position)
+	return p, nil
+}
+
+// mayJoin checks the seed rules of Join for a user not on stage.
+func (d *decider) mayJoin(m *Member) error {
+	switch {
 	case m.Status == AcceptedToJoinStage:
 	case m.Permissions.StageAccess == NotAllowed:
-		return nil, reject(d.name, m.UserID, ErrPermissionDenied, "stage access is NotAllowed")
+		return reject(d.name, m.UserID, ErrPermissionDenied, "stage access is NotAllowed")
 	case m.Status == OffStage && m.Permissions.StageAccess == Allowed:
 	case m.Permissions.StageAccess == CanRequest:
-		return nil, reject(d.name, m.UserID, ErrPermissionDenied, "stage access is CanRequest and the user was not accepted (status %s)", m.Status)
+		return reject(d.name, m.UserID, ErrPermissionDenied, "stage access is CanRequest and the user was not accepted (status %s)", m.Status)
 	default:
-		return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s", m.Status)
+		return reject(d.name, m.UserID, ErrInvalidState, "status is %s", m.Status)
 	}
-	return &events.StageJoined{}, nil
+	return nil
 }
 
 func (d *decider) leave(m *Member) (events.Payload, error) {
@@ -359,6 +454,9 @@ func dupBefore(users []string, i int) bool {
 func (d *decider) canGrant(m *Member, u string) error {
 	if m.Permissions.StageAccess == NotAllowed {
 		return reject(d.name, u, ErrPermissionDenied, "stage access is NotAllowed")
+	}
+	if err := d.banned(u); err != nil {
+		return err
 	}
 	if m.Status != RequestedToJoinStage && m.Status != OffStage {
 		return reject(d.name, u, ErrInvalidState, "status is %s", m.Status)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/productdb/stage/events"
 )
@@ -27,6 +28,17 @@ var (
 	// checked: an empty, oversized or unsafe id, an empty target list, an
 	// unknown stage access value, an oversized reason, a missing command id.
 	ErrInvalidCommand = errors.New("invalid command")
+	// ErrStageFull is returned by Join when the stage holds MaxOnStage
+	// participants (or the free seats are held for waitlisted users). Unlike
+	// every other rejection, the first such Join records an event: the
+	// joiner is put on the seat waitlist (SeatWaitlisted), and the error is
+	// returned after the append. A Join by a user already waitlisted, still
+	// without an offer, fails with it and records nothing.
+	ErrStageFull = errors.New("stage full")
+	// ErrCooldown is returned by RequestAccess within RequestCooldown of the
+	// user's last denial; [Error.Until] (and the message) say when they may
+	// ask again.
+	ErrCooldown = errors.New("request cooldown")
 )
 
 // Error is a rejected command: which command, about which user, which rule
@@ -45,6 +57,10 @@ type Error struct {
 	Reason string
 	// Cause is the underlying error, if any (an id validation error, say).
 	Cause error
+	// Until is when the failed rule stops applying, if it is a matter of
+	// time: the end of a request cooldown or of a stage ban (zero for a ban
+	// until lifted, and for every other rule).
+	Until time.Time
 }
 
 func (e *Error) Error() string {
@@ -81,8 +97,8 @@ type Rejection struct {
 }
 
 // ReasonCode returns the name of err's kind as recorded in the log:
-// "PermissionDenied", "InvalidState", "NotParticipant", "InvalidCommand", or
-// "" when err is none of them.
+// "PermissionDenied", "InvalidState", "NotParticipant", "InvalidCommand",
+// "StageFull", "Cooldown", or "" when err is none of them.
 func ReasonCode(err error) string {
 	switch {
 	case errors.Is(err, ErrPermissionDenied):
@@ -93,6 +109,10 @@ func ReasonCode(err error) string {
 		return "NotParticipant"
 	case errors.Is(err, ErrInvalidCommand):
 		return "InvalidCommand"
+	case errors.Is(err, ErrStageFull):
+		return "StageFull"
+	case errors.Is(err, ErrCooldown):
+		return "Cooldown"
 	}
 	return ""
 }
@@ -109,6 +129,10 @@ func ErrorForCode(code string) error {
 		return ErrNotParticipant
 	case "InvalidCommand":
 		return ErrInvalidCommand
+	case "StageFull":
+		return ErrStageFull
+	case "Cooldown":
+		return ErrCooldown
 	}
 	return nil
 }
@@ -136,6 +160,19 @@ func RejectionsOf(e *events.Envelope) []Rejection {
 			Command: commandOf(e.Type), UserID: sk.UserID, Err: kind, Reason: "recorded in version " + strconv.FormatUint(e.Version, 10)}})
 	}
 	return out
+}
+
+// ErrorOf returns the error that the command which stored e returned to its
+// caller even though it appended e: for a SeatWaitlisted event, the
+// ErrStageFull rejection of the Join; nil for every other event. A retried
+// command reports it again.
+func ErrorOf(e *events.Envelope) error {
+	p, ok := e.Payload.(*events.SeatWaitlisted)
+	if !ok {
+		return nil
+	}
+	return &Error{Command: "Join", UserID: e.Actor, Err: ErrStageFull,
+		Reason: fmt.Sprintf("all %d seats are taken or held; waitlisted at position %d", p.MaxOnStage, p.Position)}
 }
 
 func commandOf(t events.Type) string {

@@ -10,6 +10,11 @@ import (
 // the truth, and an event that the rules would not have allowed (one a
 // verifier would report) is applied as far as it makes sense. Events must be
 // applied in version order.
+//
+// Evolve consults no clock: every change takes effect at the event's Time,
+// except the lapses of a [events.Lapsed] event, which take effect at their
+// own Deadline. After each change, free seats go to the head of the seat
+// waitlist as offers whose deadline is the change's time plus SeatOfferTTL.
 func Evolve(s *State, e *events.Envelope) {
 	s.version = e.Version
 	s.lastHash = e.Hash
@@ -17,28 +22,18 @@ func Evolve(s *State, e *events.Envelope) {
 		s.lastTime = e.Time
 	}
 	if e.CommandID != "" {
-		s.remember(e.CommandID, e.Version)
+		s.recent.add(e.CommandID, e.Version)
 	}
-	set := func(user string, st Status) {
-		m, ok := s.members[user]
-		if !ok {
-			return
-		}
-		m.Status = st
-		m.Since = e.Time
-		if st == RequestedToJoinStage {
-			m.RequestedAt = e.Time
-			m.requestVersion = e.Version
-		} else {
-			m.RequestedAt = time.Time{}
-			m.requestVersion = 0
-		}
-	}
+	t := e.Time
+	set := func(user string, st Status) { s.setStatus(user, st, t, e.Version) }
 	switch p := e.Payload.(type) {
 	case *events.ParticipantJoined:
-		s.members[p.UserID] = &Member{UserID: p.UserID, Permissions: p.Permissions, Status: OffStage, Since: e.Time}
+		if _, ok := s.members[p.UserID]; ok {
+			s.removeMember(p.UserID)
+		}
+		s.members[p.UserID] = &Member{UserID: p.UserID, Permissions: p.Permissions, Status: OffStage, Since: t}
 	case *events.ParticipantLeft:
-		delete(s.members, p.UserID)
+		s.removeMember(p.UserID)
 	case *events.PermissionsChanged:
 		if m, ok := s.members[p.UserID]; ok {
 			m.Permissions = p.Permissions
@@ -61,6 +56,7 @@ func Evolve(s *State, e *events.Envelope) {
 	case *events.AccessDenied:
 		for _, u := range p.Users {
 			set(u, OffStage)
+			s.denied[u] = t
 		}
 	case *events.StageJoined:
 		set(e.Actor, OnStage)
@@ -70,5 +66,109 @@ func Evolve(s *State, e *events.Envelope) {
 		for _, u := range p.Users {
 			set(u, OffStage)
 		}
+	case *events.SettingsChanged:
+		s.settings = p.Settings
+	case *events.SeatWaitlisted:
+		if m, ok := s.members[e.Actor]; ok && !s.waitlisted(e.Actor) {
+			if m.Status != AcceptedToJoinStage {
+				set(e.Actor, AcceptedToJoinStage)
+			}
+			s.waitlist = append(s.waitlist, waiter{user: e.Actor, since: t})
+		}
+	case *events.StageBanned:
+		s.bans[p.UserID] = Ban{UserID: p.UserID, Since: t, Until: p.Until}
+		if m, ok := s.members[p.UserID]; ok && m.Status != OffStage {
+			set(p.UserID, OffStage)
+		}
+	case *events.BanLifted:
+		delete(s.bans, p.UserID)
+	case *events.Disconnected:
+		if m, ok := s.members[p.UserID]; ok && m.DisconnectedAt.IsZero() {
+			m.DisconnectedAt = t
+			s.disconnected++
+			s.index(m)
+		}
+	case *events.Reconnected:
+		if m, ok := s.members[p.UserID]; ok && !m.DisconnectedAt.IsZero() {
+			m.DisconnectedAt = time.Time{}
+			s.disconnected--
+			s.index(m)
+		}
+	case *events.Lapsed:
+		for _, l := range p.Lapses {
+			s.applyLapse(l, e.Version)
+		}
 	}
+	s.reconcileSeats(t)
+}
+
+// setStatus moves user to st at time t. Leaving AcceptedToJoinStage takes
+// them off the seat waitlist.
+func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
+	m, ok := s.members[user]
+	if !ok {
+		return
+	}
+	if m.Status == OnStage {
+		s.onStage--
+	}
+	if st == OnStage {
+		s.onStage++
+	}
+	m.Status = st
+	m.Since = t
+	if st == RequestedToJoinStage {
+		m.RequestedAt = t
+		m.requestVersion = version
+	} else {
+		m.RequestedAt = time.Time{}
+		m.requestVersion = 0
+	}
+	if st != AcceptedToJoinStage {
+		s.unwait(user)
+	}
+	s.index(m)
+}
+
+// index keeps m in s.timed while it may have a deadline.
+func (s *State) index(m *Member) {
+	if m.Status == AcceptedToJoinStage || m.Status == OnStage || !m.DisconnectedAt.IsZero() {
+		s.timed[m.UserID] = struct{}{}
+	} else {
+		delete(s.timed, m.UserID)
+	}
+}
+
+// removeMember takes user out of the meeting: off the stage and out of every
+// queue. Their ban and latest denial stay: they are about the user.
+func (s *State) removeMember(user string) {
+	m, ok := s.members[user]
+	if !ok {
+		return
+	}
+	if m.Status == OnStage {
+		s.onStage--
+	}
+	if !m.DisconnectedAt.IsZero() {
+		s.disconnected--
+	}
+	s.unwait(user)
+	delete(s.timed, user)
+	delete(s.members, user)
+}
+
+// applyLapse applies one lapse at its deadline.
+func (s *State) applyLapse(l events.Lapse, version uint64) {
+	t := l.Deadline
+	switch l.Kind {
+	case events.InvitationExpired, events.SlotEnded, events.SeatOfferLapsed:
+		if _, ok := s.members[l.UserID]; ok {
+			s.setStatus(l.UserID, OffStage, t, version)
+		}
+	case events.GraceExpired:
+		s.removeMember(l.UserID)
+	case events.BanExpired:
+		delete(s.bans, l.UserID)
+	}
+	s.reconcileSeats(t)
 }

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -67,18 +68,16 @@ type Member struct {
 	// RequestedAt is when they made their latest request; set while
 	// RequestedToJoinStage, zero otherwise.
 	RequestedAt time.Time
+	// DisconnectedAt is when the backend reported the participant's
+	// connection lost (Disconnect); zero while connected. During the
+	// ReconnectGrace they keep everything; after it they leave the meeting.
+	DisconnectedAt time.Time
 	// requestVersion orders requests made at the same time.
 	requestVersion uint64
 }
 
 // IsHost reports whether the member holds the host privilege.
 func (m *Member) IsHost() bool { return m.Permissions.AcceptStageRequests }
-
-// CommandWindow is how many recent command ids a State remembers for
-// idempotency. A retry of a command older than the window is decided afresh.
-const CommandWindow = 128
-
-type span struct{ first, last uint64 }
 
 // State is one meeting's stage, folded from its events by [Evolve]. The zero
 // value is not usable; start from [NewState]. A State is not safe for
@@ -90,14 +89,25 @@ type State struct {
 	lastTime  time.Time
 	members   map[string]*Member
 
-	recent map[string]span
-	ring   []string // command ids in the order first seen, at most CommandWindow
-	head   int      // next slot of ring to overwrite once full
+	// The policies (policy.go).
+	settings     Settings
+	waitlist     []waiter // seat waitlist in order; the offered ones are a prefix
+	bans         map[string]Ban
+	denied       map[string]time.Time // latest denial per user, for RequestCooldown
+	onStage      int                  // members OnStage
+	disconnected int                  // members with DisconnectedAt set
+	// timed indexes the members who may have a deadline (accepted, on
+	// stage or disconnected), so that finding the next deadline does not
+	// walk a large audience.
+	timed map[string]struct{}
+
+	recent window
 }
 
 // NewState returns the empty state of a meeting: version 0, no participants.
 func NewState(meetingID string) *State {
-	return &State{meetingID: meetingID, members: map[string]*Member{}, recent: map[string]span{}}
+	return &State{meetingID: meetingID, members: map[string]*Member{},
+		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}}
 }
 
 // MeetingID returns the meeting the state belongs to.
@@ -165,8 +175,8 @@ func (s *State) Queue() []Member {
 // Applied reports whether a command with this id is in the recent window,
 // and the versions of the events it produced.
 func (s *State) Applied(commandID string) (first, last uint64, ok bool) {
-	sp, ok := s.recent[commandID]
-	return sp.first, sp.last, ok
+	a, ok := s.recent.find(commandID)
+	return a.first, a.last, ok
 }
 
 // Clone returns a deep copy of s.
@@ -177,48 +187,36 @@ func (s *State) Clone() *State {
 		mm := *m
 		c.members[k] = &mm
 	}
-	c.recent = make(map[string]span, len(s.recent))
-	for k, v := range s.recent {
-		c.recent[k] = v
-	}
-	c.ring = slices.Clone(s.ring)
+	c.recent = s.recent.clone()
+	c.waitlist = slices.Clone(s.waitlist)
+	c.bans = maps.Clone(s.bans)
+	c.denied = maps.Clone(s.denied)
+	c.timed = maps.Clone(s.timed)
 	return &c
 }
 
 // Equal reports whether s and o hold the same meeting state: version, hash,
-// participants with their statuses and queue positions, and command window.
+// participants with their statuses and queue positions, the policies'
+// state (settings, waitlist, offers, bans, denials, disconnections), and
+// command window.
 func (s *State) Equal(o *State) bool {
 	if s.meetingID != o.meetingID || s.version != o.version || s.lastHash != o.lastHash ||
-		!s.lastTime.Equal(o.lastTime) || len(s.members) != len(o.members) || len(s.recent) != len(o.recent) {
+		!s.lastTime.Equal(o.lastTime) || len(s.members) != len(o.members) || !s.recent.equal(o.recent) {
 		return false
 	}
 	for k, m := range s.members {
 		om, ok := o.members[k]
 		if !ok || m.UserID != om.UserID || m.Permissions != om.Permissions || m.Status != om.Status ||
-			!m.Since.Equal(om.Since) || !m.RequestedAt.Equal(om.RequestedAt) || m.requestVersion != om.requestVersion {
+			!m.Since.Equal(om.Since) || !m.RequestedAt.Equal(om.RequestedAt) || m.requestVersion != om.requestVersion ||
+			!m.DisconnectedAt.Equal(om.DisconnectedAt) {
 			return false
 		}
 	}
-	for k, v := range s.recent {
-		if o.recent[k] != v {
-			return false
-		}
+	if s.settings != o.settings || s.onStage != o.onStage || s.disconnected != o.disconnected ||
+		!slices.EqualFunc(s.waitlist, o.waitlist, waiter.equal) ||
+		!maps.EqualFunc(s.bans, o.bans, Ban.equal) ||
+		!maps.EqualFunc(s.denied, o.denied, time.Time.Equal) || !maps.Equal(s.timed, o.timed) {
+		return false
 	}
 	return true
-}
-
-func (s *State) remember(commandID string, version uint64) {
-	if sp, ok := s.recent[commandID]; ok {
-		sp.last = version
-		s.recent[commandID] = sp
-		return
-	}
-	s.recent[commandID] = span{version, version}
-	if len(s.ring) < CommandWindow {
-		s.ring = append(s.ring, commandID)
-		return
-	}
-	delete(s.recent, s.ring[s.head])
-	s.ring[s.head] = commandID
-	s.head = (s.head + 1) % CommandWindow
 }

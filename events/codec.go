@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -42,7 +44,28 @@ func ValidateID(id string) error {
 	if len(id) > MaxIDLen {
 		return fmt.Errorf("%w: %d bytes, longer than %d", ErrInvalidID, len(id), MaxIDLen)
 	}
-	for i, r := range id {
+	for i := 0; i < len(id); i++ {
+		// The common case, ASCII: the same rules, without decoding runes.
+		if !idByteOK[id[i]] {
+			return validateIDRunes(id, i)
+		}
+	}
+	return nil
+}
+
+// idByteOK[c] is true for the ASCII bytes an id may hold: not a control
+// character, a space, '.', '*' or '>'.
+var idByteOK = func() (t [256]bool) {
+	for c := '!'; c < utf8.RuneSelf-1; c++ {
+		t[c] = c != '.' && c != '*' && c != '>'
+	}
+	return t
+}()
+
+// validateIDRunes is ValidateID from byte from on, rune by rune.
+func validateIDRunes(id string, from int) error {
+	for i, r := range id[from:] {
+		i += from
 		switch {
 		case r == utf8.RuneError:
 			return fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrInvalidID, i)
@@ -80,80 +103,219 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return err
 }
 
-// wire is the JSON form of an Envelope. The field names are the audit format:
-// they are documented in doc.go and never change within a schema version.
-type wire struct {
-	Schema        int             `json:"schema"`
-	ID            uuid.UUID       `json:"id"`
-	MeetingID     string          `json:"meeting"`
-	Version       uint64          `json:"version"`
-	Type          Type            `json:"type"`
-	Time          time.Time       `json:"time"`
-	Actor         string          `json:"actor,omitempty"`
-	CommandID     string          `json:"command"`
-	CorrelationID string          `json:"correlation,omitempty"`
-	Payload       json.RawMessage `json:"payload"`
-	PrevHash      Hash            `json:"prev"`
-	Hash          Hash            `json:"hash"`
-	Seq           uint64          `json:"seq,omitempty"`
-}
-
 // Marshal encodes e in the JSON wire format (one line, no trailing newline).
+// The bytes are exactly those encoding/json writes for the wire format
+// (field order, omitempty, escaping, RFC 3339 UTC time): the audit format is
+// defined by them.
 func Marshal(e *Envelope) ([]byte, error) {
 	if e.Payload == nil {
 		return nil, fmt.Errorf("%w: nil payload", ErrMalformed)
+	}
+	n := 384 + len(e.MeetingID) + len(e.Actor) + len(e.CommandID) + len(e.CorrelationID)
+	return appendEnvelope(make([]byte, 0, n), e)
+}
+
+// appendEnvelope appends the wire encoding of e (whose Payload is not nil).
+func appendEnvelope(b []byte, e *Envelope) ([]byte, error) {
+	b = append(b, `{"schema":`...)
+	b = strconv.AppendInt(b, int64(e.Schema), 10)
+	b = append(b, `,"id":`...)
+	b = appendJSONUUID(b, e.ID)
+	b = append(b, `,"meeting":`...)
+	b = appendJSONString(b, e.MeetingID)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, e.Version, 10)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, string(e.Type))
+	b = append(b, `,"time":`...)
+	b, err := appendJSONTime(b, e.Time)
+	if err != nil {
+		return nil, err
+	}
+	if e.Actor != "" {
+		b = append(b, `,"actor":`...)
+		b = appendJSONString(b, e.Actor)
+	}
+	b = append(b, `,"command":`...)
+	b = appendJSONString(b, e.CommandID)
+	if e.CorrelationID != "" {
+		b = append(b, `,"correlation":`...)
+		b = appendJSONString(b, e.CorrelationID)
+	}
+	b = append(b, `,"payload":`...)
+	if b, err = appendPayload(b, e); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"prev":`...)
+	b = appendJSONHash(b, &e.PrevHash)
+	b = append(b, `,"hash":`...)
+	b = appendJSONHash(b, &e.Hash)
+	if e.Seq != 0 {
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, e.Seq, 10)
+	}
+	return append(b, '}'), nil
+}
+
+// appendPayload appends the JSON of e.Payload: what json.Marshal writes for
+// it, by the payload's own appendJSON when it has one.
+func appendPayload(b []byte, e *Envelope) ([]byte, error) {
+	// The known types by static calls, so that b does not escape (the
+	// hash encodes into a buffer on the stack).
+	switch p := e.Payload.(type) {
+	case *ParticipantJoined:
+		return p.appendJSON(b), nil
+	case *ParticipantLeft:
+		return p.appendJSON(b), nil
+	case *PermissionsChanged:
+		return p.appendJSON(b), nil
+	case *AccessRequested:
+		return p.appendJSON(b), nil
+	case *AccessRequestCancelled:
+		return p.appendJSON(b), nil
+	case *AccessGranted:
+		return p.appendJSON(b), nil
+	case *AccessDenied:
+		return p.appendJSON(b), nil
+	case *StageJoined:
+		return p.appendJSON(b), nil
+	case *StageLeft:
+		return p.appendJSON(b), nil
+	case *Kicked:
+		return p.appendJSON(b), nil
+	case jsonAppender:
+		return append(b, p.appendJSON(nil)...), nil // not b: it would escape
 	}
 	p, err := json.Marshal(e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("events: encode %s payload: %w", e.Type, err)
 	}
-	return json.Marshal(wire{
-		Schema: e.Schema, ID: e.ID, MeetingID: e.MeetingID, Version: e.Version,
-		Type: e.Type, Time: e.Time.UTC(), Actor: e.Actor, CommandID: e.CommandID,
-		CorrelationID: e.CorrelationID, Payload: p, PrevHash: e.PrevHash,
-		Hash: e.Hash, Seq: e.Seq,
-	})
+	return append(b, p...), nil
+}
+
+// envelopeNames are the wire format's member names, in order.
+var envelopeNames = []string{
+	"schema", "id", "meeting", "version", "type", "time", "actor",
+	"command", "correlation", "payload", "prev", "hash", "seq",
 }
 
 // Unmarshal decodes one event in the JSON wire format and checks that it is
 // well formed (known schema and type, valid ids, version >= 1, a payload of
 // the right shape). It does not check the hash: see [Envelope.Verify]. Errors
 // wrap [ErrMalformed].
+//
+// Decoding is strict. It accepts what encoding/json (with unknown fields
+// disallowed) accepts for the wire format, with three exceptions, all of
+// which it rejects: a member name that matches a field only when case is
+// ignored, a member name given twice in one object, and anything but white
+// space after the event. A null member leaves its field empty, as with
+// encoding/json.
 func Unmarshal(data []byte) (Envelope, error) {
-	var w wire
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	var e Envelope
+	d := decoder{data: data}
+	if err := d.envelope(&e); err != nil {
+		return Envelope{}, err
 	}
-	if dec.More() {
+	if d.peek() != 0 || d.off != len(data) {
 		return Envelope{}, fmt.Errorf("%w: trailing data after the event", ErrMalformed)
-	}
-	if w.Schema != SchemaVersion {
-		return Envelope{}, fmt.Errorf("%w: schema %d, this build reads %d", ErrMalformed, w.Schema, SchemaVersion)
-	}
-	p := newPayload(w.Type)
-	if p == nil {
-		return Envelope{}, fmt.Errorf("%w: unknown event type %q", ErrMalformed, w.Type)
-	}
-	if len(w.Payload) == 0 || w.Payload[0] != '{' {
-		return Envelope{}, fmt.Errorf("%w: %s payload is not an object", ErrMalformed, w.Type)
-	}
-	pd := json.NewDecoder(bytes.NewReader(w.Payload))
-	pd.DisallowUnknownFields()
-	if err := pd.Decode(p); err != nil {
-		return Envelope{}, fmt.Errorf("%w: %s payload: %v", ErrMalformed, w.Type, err)
-	}
-	e := Envelope{
-		ID: w.ID, MeetingID: w.MeetingID, Version: w.Version, Type: w.Type,
-		Time: w.Time, Actor: w.Actor, CommandID: w.CommandID,
-		CorrelationID: w.CorrelationID, Schema: w.Schema, Payload: p,
-		PrevHash: w.PrevHash, Hash: w.Hash, Seq: w.Seq,
 	}
 	if err := e.Validate(); err != nil {
 		return Envelope{}, err
 	}
 	return e, nil
+}
+
+// envelope reads the event object into e, including its payload.
+func (d *decoder) envelope(e *Envelope) error {
+	payloadAt := -1 // offset of a payload read before the type
+	sawPayload := false
+	// The meeting, actor, command and correlation ids share one allocation:
+	// their bytes gather in text, the k-th at text[starts[k]:ends[k]].
+	var textBuf [192]byte
+	text := textBuf[:0]
+	var starts, ends [4]int
+	gather := func(k int, field string) error {
+		s, _, err := d.stringOrNull(field)
+		starts[k] = len(text)
+		text = append(text, s...)
+		ends[k] = len(text)
+		return err
+	}
+	err := d.object("event", envelopeNames, false, func(i int) (err error) {
+		switch i {
+		case 0:
+			e.Schema, err = d.intValue("schema")
+		case 1:
+			e.ID, err = d.uuidValue("id")
+		case 2:
+			err = gather(0, "meeting")
+		case 3:
+			e.Version, err = d.uintValue("version")
+		case 4:
+			var s []byte
+			if s, _, err = d.stringOrNull("type"); err != nil || len(s) == 0 {
+				return err
+			}
+			if e.Payload = newPayload(Type(s)); e.Payload == nil {
+				return d.errorf("unknown event type %q", s)
+			}
+			if e.Type = e.Payload.EventType(); string(e.Type) != string(s) {
+				e.Type = Type(s)
+			}
+		case 5:
+			e.Time, err = d.timeValue("time")
+		case 6:
+			err = gather(1, "actor")
+		case 7:
+			err = gather(2, "command")
+		case 8:
+			err = gather(3, "correlation")
+		case 9:
+			sawPayload = true
+			if e.Payload != nil {
+				return d.payload(e.Type, e.Payload)
+			}
+			if d.peek() != '{' {
+				return d.wrongType("payload", "an object")
+			}
+			payloadAt = d.off
+			return d.skipValue()
+		case 10:
+			err = d.hashValue("prev", &e.PrevHash)
+		case 11:
+			err = d.hashValue("hash", &e.Hash)
+		case 12:
+			e.Seq, err = d.uintValue("seq")
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(text) > 0 {
+		all := string(text)
+		e.MeetingID = all[starts[0]:ends[0]]
+		e.Actor = all[starts[1]:ends[1]]
+		e.CommandID = all[starts[2]:ends[2]]
+		e.CorrelationID = all[starts[3]:ends[3]]
+	}
+	if e.Schema != SchemaVersion {
+		return fmt.Errorf("%w: schema %d, this build reads %d", ErrMalformed, e.Schema, SchemaVersion)
+	}
+	if e.Payload == nil {
+		return fmt.Errorf("%w: unknown event type %q", ErrMalformed, e.Type)
+	}
+	if payloadAt >= 0 {
+		end := d.off
+		d.off = payloadAt
+		if err := d.payload(e.Type, e.Payload); err != nil {
+			return err
+		}
+		d.off = end
+	} else if !sawPayload {
+		return fmt.Errorf("%w: %s event with no payload", ErrMalformed, e.Type)
+	}
+	return nil
 }
 
 // Validate checks the envelope's shape: the fields every event must have and
@@ -178,6 +340,9 @@ func (e *Envelope) Validate() error {
 		return bad("missing payload")
 	case e.Payload.EventType() != e.Type:
 		return bad("type %q with a %s payload", e.Type, e.Payload.EventType())
+	}
+	if err := validPolicy(e.Payload); err != nil {
+		return bad("%s: %v", e.Type, err)
 	}
 	if err := ValidateID(e.MeetingID); err != nil {
 		return bad("meeting: %v", err)
@@ -241,12 +406,8 @@ func (e *Envelope) ComputeHash() (Hash, error) {
 	if e.Payload == nil {
 		return Hash{}, fmt.Errorf("%w: nil payload", ErrMalformed)
 	}
-	p, err := json.Marshal(e.Payload)
-	if err != nil {
-		return Hash{}, fmt.Errorf("events: encode %s payload: %w", e.Type, err)
-	}
-	buf := make([]byte, 0, 192+len(p)+len(e.MeetingID)+len(e.CommandID))
-	buf = append(buf, hashDomain...)
+	var stack [512]byte
+	buf := append(stack[:0], hashDomain...)
 	buf = append(buf, e.ID[:]...)
 	buf = appendString(buf, e.MeetingID)
 	buf = binary.BigEndian.AppendUint64(buf, e.Version)
@@ -256,8 +417,14 @@ func (e *Envelope) ComputeHash() (Hash, error) {
 	buf = appendString(buf, e.CommandID)
 	buf = appendString(buf, e.CorrelationID)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(e.Schema))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(len(p)))
-	buf = append(buf, p...)
+	// The payload's JSON, prefixed with its length once it is known.
+	at := len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, 0)
+	buf, err := appendPayload(buf, e)
+	if err != nil {
+		return Hash{}, err
+	}
+	binary.BigEndian.PutUint64(buf[at:], uint64(len(buf)-at-8))
 	buf = append(buf, e.PrevHash[:]...)
 	return sha256.Sum256(buf), nil
 }
@@ -290,6 +457,67 @@ func (e *Envelope) Verify() error {
 	if h != e.Hash {
 		return fmt.Errorf("%w: meeting %s version %d: stored %s, computed %s",
 			ErrHashMismatch, e.MeetingID, e.Version, e.Hash, h)
+	}
+	return nil
+}
+
+// payload reads the payload object of an event of type t into p: by p's
+// own decodeJSON, or else with encoding/json (unknown fields disallowed)
+// after checking that every member name is exact and unrepeated.
+func (d *decoder) payload(t Type, p Payload) error {
+	if d.peek() != '{' {
+		return d.errorf("%s payload is not an object", t)
+	}
+	var err error
+	// The known types by static calls, so that d does not escape.
+	switch p := p.(type) {
+	case *ParticipantJoined:
+		err = p.decodeJSON(d)
+	case *ParticipantLeft:
+		err = p.decodeJSON(d)
+	case *PermissionsChanged:
+		err = p.decodeJSON(d)
+	case *AccessRequested:
+		err = p.decodeJSON(d)
+	case *AccessRequestCancelled:
+		err = p.decodeJSON(d)
+	case *AccessGranted:
+		err = p.decodeJSON(d)
+	case *AccessDenied:
+		err = p.decodeJSON(d)
+	case *StageJoined:
+		err = p.decodeJSON(d)
+	case *StageLeft:
+		err = p.decodeJSON(d)
+	case *Kicked:
+		err = p.decodeJSON(d)
+	case jsonDecoder:
+		dd := &decoder{data: d.data, off: d.off}
+		err = p.decodeJSON(dd)
+		d.off = dd.off
+	default:
+		return d.payloadFallback(t, p)
+	}
+	if err != nil {
+		return fmt.Errorf("%s payload: %w", t, err)
+	}
+	return nil
+}
+
+// payloadFallback reads the payload object at d's offset with encoding/json.
+func (d *decoder) payloadFallback(t Type, p Payload) error {
+	start := d.off
+	if err := d.skipValue(); err != nil {
+		return err
+	}
+	raw := d.data[start:d.off]
+	if err := checkMembers(raw, reflect.TypeOf(p)); err != nil {
+		return fmt.Errorf("%w: %s payload: %v", ErrMalformed, t, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return fmt.Errorf("%w: %s payload: %v", ErrMalformed, t, err)
 	}
 	return nil
 }

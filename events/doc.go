@@ -21,8 +21,23 @@
 //	  - prev, hash: the hash chain, 64 hex digits each (see [Envelope.ComputeHash]).
 //	  - seq: the global position in the store it was read from; not hashed.
 //
+// The policy events (schema 1 too; see aggregate's documentation):
+// SettingsChanged {settings, previous}, SeatWaitlisted {position, status,
+// maxOnStage}, StageBanned {user, until, status}, BanLifted {user},
+// Disconnected {user, grace}, Reconnected {user}, and Lapsed {lapses: [{user,
+// kind, since, deadline, setting, limit, status}]}, where kind is one of
+// InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired and
+// durations are Go duration strings ("1m30s"). A lapse takes effect at its
+// deadline, not at the event's time. ParticipantLeft has an optional reason,
+// "Disconnected" when a disconnect with no reconnect grace removed the user.
+//
 // Decoding is strict: unknown fields, unknown types, another schema or a
-// payload of the wrong shape fail with [ErrMalformed].
+// payload of the wrong shape fail with [ErrMalformed], and so do a member
+// name that is not exactly a field's (in case too), a name given twice in
+// one object, and anything but white space after the event. The encoding
+// is exactly what encoding/json writes for these fields (HTML-safe string
+// escaping included): the codec is hand-written for speed, and tests hold it
+// to encoding/json byte for byte.
 //
 // # Hash chain
 //

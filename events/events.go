@@ -1,6 +1,7 @@
 package events
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,15 @@ const (
 	TypeStageJoined            Type = "StageJoined"
 	TypeStageLeft              Type = "StageLeft"
 	TypeKicked                 Type = "Kicked"
+
+	// The policy events (see [Settings]).
+	TypeSettingsChanged Type = "SettingsChanged"
+	TypeSeatWaitlisted  Type = "SeatWaitlisted"
+	TypeStageBanned     Type = "StageBanned"
+	TypeBanLifted       Type = "BanLifted"
+	TypeDisconnected    Type = "Disconnected"
+	TypeReconnected     Type = "Reconnected"
+	TypeLapsed          Type = "Lapsed"
 )
 
 // Envelope is one stored event: the metadata every event carries, its
@@ -86,6 +96,22 @@ func (e *Envelope) Users() []string {
 		return p.Users
 	case *Kicked:
 		return p.Users
+	case *StageBanned:
+		return []string{p.UserID}
+	case *BanLifted:
+		return []string{p.UserID}
+	case *Disconnected:
+		return []string{p.UserID}
+	case *Reconnected:
+		return []string{p.UserID}
+	case *Lapsed:
+		out := make([]string, 0, len(p.Lapses))
+		for _, l := range p.Lapses {
+			if !slices.Contains(out, l.UserID) {
+				out = append(out, l.UserID)
+			}
+		}
+		return out
 	default:
 		return []string{e.Actor}
 	}

@@ -1,6 +1,9 @@
 package events
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Payload is the event-specific part of an [Envelope]. Each event type has
 // exactly one payload type, defined in this file; the set is closed.
@@ -67,6 +70,9 @@ type ParticipantLeft struct {
 	UserID string `json:"user"`
 	// Status is the stage status the user had when they left, for the audit trail.
 	Status string `json:"status"`
+	// Reason is empty when the backend removed the user, and "Disconnected"
+	// when they dropped out of the meeting with no reconnect grace in force.
+	Reason string `json:"reason,omitempty"`
 }
 
 // PermissionsChanged: the backend changed a participant's permissions. When
@@ -120,6 +126,103 @@ type Kicked struct {
 	Skipped []Skip   `json:"skipped,omitempty"`
 }
 
+// SettingsChanged: the actor (a host) set the meeting's stage policies.
+// Settings replace the previous ones (recorded in Previous) as a whole.
+type SettingsChanged struct {
+	Settings Settings `json:"settings"`
+	Previous Settings `json:"previous"`
+}
+
+// SeatWaitlisted: the actor tried to join a full stage (the command failed
+// with ErrStageFull) and was put at the end of the seat waitlist, at
+// Position (1 for the first). Status is their status before: an OffStage
+// user with Allowed access becomes AcceptedToJoinStage; an accepted user
+// stays so. MaxOnStage is the capacity in force.
+type SeatWaitlisted struct {
+	Position   int    `json:"position"`
+	Status     string `json:"status"`
+	MaxOnStage int    `json:"maxOnStage"`
+}
+
+// StageBanned: the actor (a host) banned the user from the stage until
+// Until (zero: until lifted). Applying it moves the user OffStage and out of
+// the request queue and the seat waitlist; Status is their status before.
+// The user need not be a participant: a ban is about the user, and outlives
+// their leaving and re-entering the meeting.
+type StageBanned struct {
+	UserID string    `json:"user"`
+	Until  time.Time `json:"until,omitzero"`
+	Status string    `json:"status"`
+}
+
+// BanLifted: the actor (a host) ended the user's stage ban early.
+type BanLifted struct {
+	UserID string `json:"user"`
+}
+
+// Disconnected: the backend saw the user's connection drop. The user keeps
+// their status, queue position and seat for Grace (the ReconnectGrace in
+// force); [Lapsed] records the end of the grace if they do not reconnect.
+type Disconnected struct {
+	UserID string   `json:"user"`
+	Grace  Duration `json:"grace"`
+}
+
+// Reconnected: the backend saw the disconnected user come back within their
+// grace; they keep everything they had.
+type Reconnected struct {
+	UserID string `json:"user"`
+}
+
+// Lapsed: deadlines passed and the engine recorded what followed, in the
+// order it happened (by deadline). Applying a lapse uses its Deadline as the
+// time of the change, never the event's time or a clock, so folding the log
+// is deterministic: a seat freed by a lapse is offered to the next waitlisted
+// user from the lapse's Deadline on.
+type Lapsed struct {
+	Lapses []Lapse `json:"lapses"`
+}
+
+// LapseKind says what lapsed.
+type LapseKind string
+
+// The lapse kinds.
+const (
+	// InvitationExpired: an AcceptedToJoinStage status reached InvitationTTL;
+	// the user is OffStage.
+	InvitationExpired LapseKind = "InvitationExpired"
+	// SlotEnded: an OnStage status reached SpeakingSlot; the user is OffStage
+	// and their seat is free.
+	SlotEnded LapseKind = "SlotEnded"
+	// SeatOfferLapsed: a seat offer went unused for SeatOfferTTL; the user
+	// leaves the waitlist, OffStage, and the seat passes to the next.
+	SeatOfferLapsed LapseKind = "SeatOfferLapsed"
+	// GraceExpired: a disconnected user did not reconnect within
+	// ReconnectGrace; they left the meeting as with ParticipantLeft.
+	GraceExpired LapseKind = "GraceExpired"
+	// BanExpired: a stage ban reached its end.
+	BanExpired LapseKind = "BanExpired"
+)
+
+// Lapse is one deadline that passed: whose, what, when it started and ended,
+// and the setting that set it.
+type Lapse struct {
+	UserID string    `json:"user"`
+	Kind   LapseKind `json:"kind"`
+	// Since is when the lapsed thing began: the status's start, the offer's,
+	// the disconnection's or the ban's.
+	Since time.Time `json:"since"`
+	// Deadline is when it lapsed, and the time the change takes effect.
+	Deadline time.Time `json:"deadline"`
+	// Setting names the setting in force ("InvitationTTL", "SpeakingSlot",
+	// "SeatOfferTTL", "ReconnectGrace"), and Limit its value; for
+	// BanExpired, Setting is "BanUntil" and Limit the ban's length.
+	Setting string   `json:"setting"`
+	Limit   Duration `json:"limit"`
+	// Status is the user's stage status before the lapse.
+	Status string `json:"status"`
+}
+
 func (*ParticipantJoined) EventType() Type      { return TypeParticipantJoined }
 func (*ParticipantLeft) EventType() Type        { return TypeParticipantLeft }
 func (*PermissionsChanged) EventType() Type     { return TypePermissionsChanged }
@@ -130,6 +233,13 @@ func (*AccessDenied) EventType() Type           { return TypeAccessDenied }
 func (*StageJoined) EventType() Type            { return TypeStageJoined }
 func (*StageLeft) EventType() Type              { return TypeStageLeft }
 func (*Kicked) EventType() Type                 { return TypeKicked }
+func (*SettingsChanged) EventType() Type        { return TypeSettingsChanged }
+func (*SeatWaitlisted) EventType() Type         { return TypeSeatWaitlisted }
+func (*StageBanned) EventType() Type            { return TypeStageBanned }
+func (*BanLifted) EventType() Type              { return TypeBanLifted }
+func (*Disconnected) EventType() Type           { return TypeDisconnected }
+func (*Reconnected) EventType() Type            { return TypeReconnected }
+func (*Lapsed) EventType() Type                 { return TypeLapsed }
 
 func (*ParticipantJoined) payload()      {}
 func (*ParticipantLeft) payload()        {}
@@ -141,6 +251,13 @@ func (*AccessDenied) payload()           {}
 func (*StageJoined) payload()            {}
 func (*StageLeft) payload()              {}
 func (*Kicked) payload()                 {}
+func (*SettingsChanged) payload()        {}
+func (*SeatWaitlisted) payload()         {}
+func (*StageBanned) payload()            {}
+func (*BanLifted) payload()              {}
+func (*Disconnected) payload()           {}
+func (*Reconnected) payload()            {}
+func (*Lapsed) payload()                 {}
 
 // newPayload returns an empty payload for t, or nil for an unknown type.
 func newPayload(t Type) Payload {
@@ -165,6 +282,20 @@ func newPayload(t Type) Payload {
 		return new(StageLeft)
 	case TypeKicked:
 		return new(Kicked)
+	case TypeSettingsChanged:
+		return new(SettingsChanged)
+	case TypeSeatWaitlisted:
+		return new(SeatWaitlisted)
+	case TypeStageBanned:
+		return new(StageBanned)
+	case TypeBanLifted:
+		return new(BanLifted)
+	case TypeDisconnected:
+		return new(Disconnected)
+	case TypeReconnected:
+		return new(Reconnected)
+	case TypeLapsed:
+		return new(Lapsed)
 	}
 	return nil
 }
@@ -175,5 +306,7 @@ func Types() []Type {
 		TypeParticipantJoined, TypeParticipantLeft, TypePermissionsChanged,
 		TypeAccessRequested, TypeAccessRequestCancelled, TypeAccessGranted,
 		TypeAccessDenied, TypeStageJoined, TypeStageLeft, TypeKicked,
+		TypeSettingsChanged, TypeSeatWaitlisted, TypeStageBanned, TypeBanLifted,
+		TypeDisconnected, TypeReconnected, TypeLapsed,
 	}
 }

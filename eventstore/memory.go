@@ -16,16 +16,27 @@ import (
 // usable; call [NewMemory].
 type Memory struct {
 	mu       sync.RWMutex
-	log      []events.Envelope   // global order; log[i].Seq == i+1
+	log      [][]events.Envelope // global order in chunks of chunkSize; event Seq s is log[(s-1)/chunkSize][(s-1)%chunkSize]
+	n        uint64              // events stored
 	meetings map[string][]uint64 // meeting -> Seq of each version (index = version-1)
-	changed  chan struct{}       // closed and replaced on every append
+	changed  chan struct{}       // closed by the next append, if a subscriber made one
 }
 
 var _ Store = (*Memory)(nil)
 
+// chunkSize is the number of events per chunk of the log: appending never
+// copies stored events, so a long log costs no more to extend than a short one.
+const chunkSize = 4096
+
+// at returns the event at global position seq (1-based); m.mu must be held.
+func (m *Memory) at(seq uint64) events.Envelope {
+	i := seq - 1
+	return m.log[i/chunkSize][i%chunkSize]
+}
+
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{meetings: map[string][]uint64{}, changed: make(chan struct{})}
+	return &Memory{meetings: map[string][]uint64{}}
 }
 
 // Append implements [Store.Append].
@@ -43,14 +54,21 @@ func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion u
 		return 0, fmt.Errorf("%w: meeting %s is at version %d, expected %d", ErrConflict, meetingID, len(seqs), expectedVersion)
 	}
 	for _, e := range evs {
-		e.Seq = uint64(len(m.log)) + 1
-		m.log = append(m.log, e)
+		if m.n%chunkSize == 0 {
+			m.log = append(m.log, make([]events.Envelope, 0, chunkSize))
+		}
+		m.n++
+		e.Seq = m.n
+		last := len(m.log) - 1
+		m.log[last] = append(m.log[last], e)
 		seqs = append(seqs, e.Seq)
 	}
 	m.meetings[meetingID] = seqs
-	close(m.changed)
-	m.changed = make(chan struct{})
-	return uint64(len(m.log)), nil
+	if m.changed != nil {
+		close(m.changed)
+		m.changed = nil
+	}
+	return m.n, nil
 }
 
 // Load implements [Store.Load].
@@ -69,7 +87,7 @@ func (m *Memory) Load(ctx context.Context, meetingID string, fromVersion uint64)
 				return
 			}
 			m.mu.RLock()
-			e := m.log[seqs[v-1]-1]
+			e := m.at(seqs[v-1])
 			m.mu.RUnlock()
 			if !yield(e, nil) {
 				return
@@ -82,7 +100,7 @@ func (m *Memory) Load(ctx context.Context, meetingID string, fromVersion uint64)
 func (m *Memory) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envelope, error] {
 	return func(yield func(events.Envelope, error) bool) {
 		m.mu.RLock()
-		end := uint64(len(m.log))
+		end := m.n
 		m.mu.RUnlock()
 		m.each(ctx, max(from, 1), end, yield)
 	}
@@ -96,7 +114,7 @@ func (m *Memory) each(ctx context.Context, from, end uint64, yield func(events.E
 			return false
 		}
 		m.mu.RLock()
-		e := m.log[s-1]
+		e := m.at(s)
 		m.mu.RUnlock()
 		if !yield(e, nil) {
 			return false
@@ -110,10 +128,13 @@ func (m *Memory) Subscribe(ctx context.Context, from uint64) iter.Seq2[events.En
 	return func(yield func(events.Envelope, error) bool) {
 		next := max(from, 1)
 		for {
-			m.mu.RLock()
-			end := uint64(len(m.log))
+			m.mu.Lock()
+			end := m.n
+			if m.changed == nil {
+				m.changed = make(chan struct{})
+			}
 			changed := m.changed
-			m.mu.RUnlock()
+			m.mu.Unlock()
 			if !m.each(ctx, next, end, yield) {
 				return
 			}

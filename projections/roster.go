@@ -43,6 +43,45 @@ type Entry struct {
 	Permissions aggregate.Permissions `json:"permissions"`
 	// Since is when the participant entered their current status.
 	Since time.Time `json:"since"`
+	// Deadline is when the status lapses under the meeting's settings (the
+	// end of an invitation or of a speaking slot); zero when it does not.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// DisconnectedAt is when the participant's connection dropped; zero
+	// while connected.
+	DisconnectedAt time.Time `json:"disconnectedAt,omitzero"`
+}
+
+// Waiting is one user on the seat waitlist.
+type Waiting struct {
+	UserID string `json:"user"`
+	// Position is the place on the waitlist, 1 for the first.
+	Position int `json:"position"`
+	// Since is when they were waitlisted.
+	Since time.Time `json:"since"`
+}
+
+// SeatOffer is a seat held for a waitlisted user: their Join succeeds
+// until Deadline (zero: until they take or decline it).
+type SeatOffer struct {
+	UserID    string    `json:"user"`
+	OfferedAt time.Time `json:"offeredAt"`
+	Deadline  time.Time `json:"deadline,omitzero"`
+}
+
+// StageBan is a user banned from the stage until Until (zero: until lifted).
+type StageBan struct {
+	UserID string    `json:"user"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until,omitzero"`
+}
+
+// Disconnection is a participant whose connection dropped, within their
+// reconnect grace: they leave the meeting at Deadline unless they reconnect.
+type Disconnection struct {
+	UserID   string           `json:"user"`
+	Status   aggregate.Status `json:"status"`
+	Since    time.Time        `json:"since"`
+	Deadline time.Time        `json:"deadline"`
 }
 
 // Roster is a meeting's stage at one version.
@@ -57,14 +96,38 @@ type Roster struct {
 	Requests []AccessRequest `json:"requests"`
 	// Participants lists everyone in the meeting, sorted by user id.
 	Participants []Entry `json:"participants"`
+
+	// The policies; each list is nil when empty.
+
+	// Settings are the meeting's stage policies (zero: all off).
+	Settings aggregate.Settings `json:"settings,omitzero"`
+	// Waitlist is the seat waitlist in order, the users holding seat
+	// offers first.
+	Waitlist []Waiting `json:"waitlist,omitempty"`
+	// SeatOffers are the seats held for the head of the waitlist, in
+	// waitlist order.
+	SeatOffers []SeatOffer `json:"seatOffers,omitempty"`
+	// Bans are the stage bans, sorted by user id.
+	Bans []StageBan `json:"bans,omitempty"`
+	// Disconnected lists the participants within their reconnect grace,
+	// sorted by user id.
+	Disconnected []Disconnection `json:"disconnected,omitempty"`
 }
 
-// RosterOf returns the roster of state s.
+// RosterOf returns the roster of state s, as its events left it. To see a
+// live meeting as it is at a given time (with the lapses due by then
+// applied, recorded or not), use [RosterAt].
 func RosterOf(s *aggregate.State) Roster {
 	r := Roster{MeetingID: s.MeetingID(), Version: s.Version(),
-		OnStage: []string{}, Accepted: []string{}, Requests: []AccessRequest{}, Participants: []Entry{}}
+		OnStage: []string{}, Accepted: []string{}, Requests: []AccessRequest{}, Participants: []Entry{},
+		Settings: s.Settings()}
 	for _, m := range s.Members() {
-		r.Participants = append(r.Participants, Entry{UserID: m.UserID, Status: m.Status, Permissions: m.Permissions, Since: m.Since})
+		r.Participants = append(r.Participants, Entry{UserID: m.UserID, Status: m.Status, Permissions: m.Permissions,
+			Since: m.Since, Deadline: s.StatusDeadline(m.UserID), DisconnectedAt: m.DisconnectedAt})
+		if !m.DisconnectedAt.IsZero() {
+			r.Disconnected = append(r.Disconnected, Disconnection{UserID: m.UserID, Status: m.Status,
+				Since: m.DisconnectedAt, Deadline: s.GraceDeadline(m.UserID)})
+		}
 		switch m.Status {
 		case aggregate.OnStage:
 			r.OnStage = append(r.OnStage, m.UserID)
@@ -73,7 +136,23 @@ func RosterOf(s *aggregate.State) Roster {
 		}
 	}
 	r.Requests = Requests(s)
+	for _, w := range s.Waitlist() {
+		r.Waitlist = append(r.Waitlist, Waiting{UserID: w.UserID, Position: w.Position, Since: w.Since})
+		if w.Offered {
+			r.SeatOffers = append(r.SeatOffers, SeatOffer{UserID: w.UserID, OfferedAt: w.OfferedAt, Deadline: w.OfferDeadline})
+		}
+	}
+	for _, b := range s.Bans() {
+		r.Bans = append(r.Bans, StageBan{UserID: b.UserID, Since: b.Since, Until: b.Until})
+	}
 	return r
+}
+
+// RosterAt returns the roster of state s as it is at now: RosterOf of
+// [aggregate.At](s, now), with every lapse due by now applied (the Version
+// is still s's). The Engine's Roster is RosterAt at its clock's now.
+func RosterAt(s *aggregate.State, now time.Time) Roster {
+	return RosterOf(aggregate.At(s, now))
 }
 
 // Requests returns the pending requests of s, oldest first.

@@ -1,0 +1,64 @@
+// Package natsstore is the event store on NATS JetStream: an
+// [eventstore.Store] that keeps every stage event as a message in one
+// stream, and an embedded nats-server so that the same code runs in-process
+// by default, on an external server, or on a cluster.
+//
+// # Layout in JetStream
+//
+// One stream (default "STAGE") holds the subjects "<prefix>.>" (default
+// prefix "stage.events"); meeting m's events are the messages of subject
+// "<prefix>.m", in version order, and an event's Seq is its stream
+// sequence. Meeting ids are validated (events.ValidateID) so that they can
+// never add a token or a wildcard to a subject. The stream denies deletes
+// and purges: the audit log is append-only.
+//
+// # Appends
+//
+// Append publishes one event with one guarded publish: the header
+// Nats-Expected-Last-Subject-Sequence carries the stream sequence of the
+// meeting's event at the expected version (0 for a new meeting), so the
+// server stores it only if nobody appended to the meeting meanwhile. A
+// failed guard (JetStream API error code 10071, or 10164 on replicated
+// streams; never matched by text) is eventstore.ErrConflict. Several
+// events go in one atomic batch (AllowAtomicPublish, nats-server 2.12+)
+// guarded the same way on its first message: all are stored or none. A
+// batch costs ten to a hundred times a single publish (the server stages
+// it in a temporary store), so the engine makes one command one event. The store remembers each meeting's last known
+// (version, sequence); when it does not know the sequence of the expected
+// version it asks the stream leader for the meeting's last message.
+//
+// Messages carry no Nats-Msg-Id (atomic batches refuse it, and the
+// server's dedupe window is finite): a retried command is recognised by the
+// command id every event carries (see the stage Engine).
+//
+// # Reads
+//
+// Load and ReadAll read with batched direct gets (AllowDirect) up to the
+// last sequence that the stream leader reports when the read begins, so a
+// replica that lags cannot hide an event. Subscribe uses an ordered
+// consumer, which resumes after the last sequence it delivered when the
+// connection or the server comes back: no gap, no duplicate. Every message
+// is decoded and its hash verified; Load also checks the meeting's version
+// and hash chain, and ReadAll the stream's sequences (a stream that denies
+// deletes has no holes) and each meeting's chain. A message that fails is
+// reported as an *eventstore.CorruptError naming its stream sequence, never
+// served.
+//
+// # The embedded default
+//
+// [StartServer] runs nats-server in this process with JetStream and file
+// storage in a directory; [Server.Connect] connects through memory, with no
+// listening port unless [WithListen] asks for one. The embedded server
+// syncs every write to disk before acknowledging it (SyncAlways):
+// nats-server's default flushes only every two minutes, and an analysis of
+// nats-server 2.12.1 found acknowledged writes lost that way after a
+// machine crash. [WithLazySync] trades that away for speed, for benchmarks.
+// [OpenEmbedded] is the whole default in one call.
+//
+// # An external server or cluster
+//
+// Connect with nats.go and its own options (URLs, credentials, TLS), and
+// pass the connection to [New]; set nats-server's "sync_interval: always"
+// in its jetstream block for the same durability as the embedded default,
+// and use [WithReplicas](3) on a cluster.
+package natsstore

@@ -1,0 +1,143 @@
+package natsstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of [New].
+const (
+	// DefaultStream is the stream name used without [WithStream].
+	DefaultStream = "STAGE"
+	// DefaultSubjectPrefix is the subject prefix used without
+	// [WithSubjectPrefix]: meeting m's events are on "stage.events.m".
+	DefaultSubjectPrefix = "stage.events"
+)
+
+// Option configures [New]. Options validate their argument: New returns
+// the first option error, wrapping [ErrInvalidOption].
+type Option func(*config) error
+
+// ErrInvalidOption is wrapped by the error of an [Option] or
+// [ServerOption] given a bad argument.
+var ErrInvalidOption = errors.New("natsstore: invalid option")
+
+type config struct {
+	stream   string
+	prefix   string
+	replicas int
+	storage  jetstream.StorageType
+	maxAge   time.Duration
+	logger   *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		stream:   DefaultStream,
+		prefix:   DefaultSubjectPrefix,
+		replicas: 1,
+		storage:  jetstream.FileStorage,
+		logger:   slog.New(slog.DiscardHandler),
+	}
+}
+
+func badOption(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithStream sets the stream's name (default [DefaultStream]). A name is
+// 1 to 255 printable ASCII characters without white space, '.', '*', '>',
+// '/' or '\'.
+func WithStream(name string) Option {
+	return func(c *config) error {
+		if name == "" || len(name) > 255 || strings.ContainsAny(name, ".*>/\\") {
+			return badOption("stream name %q", name)
+		}
+		for _, r := range name {
+			if r <= ' ' || r > '~' {
+				return badOption("stream name %q: character %U", name, r)
+			}
+		}
+		c.stream = name
+		return nil
+	}
+}
+
+// WithSubjectPrefix sets the subject prefix (default
+// [DefaultSubjectPrefix]): the stream holds the subjects "<prefix>.>" and
+// meeting m's events are published on "<prefix>.m". The prefix is one or
+// more dot-separated tokens of printable ASCII with no wildcard.
+func WithSubjectPrefix(p string) Option {
+	return func(c *config) error {
+		if p == "" {
+			return badOption("empty subject prefix")
+		}
+		for tok := range strings.SplitSeq(p, ".") {
+			if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, "*>") {
+				return badOption("subject prefix %q: bad token %q", p, tok)
+			}
+			for _, r := range tok {
+				if r <= ' ' || r > '~' {
+					return badOption("subject prefix %q: character %U", p, r)
+				}
+			}
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// WithReplicas sets how many servers hold the stream (default 1; 3 or 5 in
+// a cluster). An existing stream must have at least this many.
+func WithReplicas(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 5 {
+			return badOption("replicas %d, want 1 to 5", n)
+		}
+		c.replicas = n
+		return nil
+	}
+}
+
+// WithStorage sets the stream's storage (default jetstream.FileStorage).
+// Memory storage loses every event when the server stops: use it for tests.
+func WithStorage(st jetstream.StorageType) Option {
+	return func(c *config) error {
+		if st != jetstream.FileStorage && st != jetstream.MemoryStorage {
+			return badOption("storage type %d", st)
+		}
+		c.storage = st
+		return nil
+	}
+}
+
+// WithMaxAge makes the stream drop events older than d (default 0: keep
+// every event forever). Only for deployments that keep no meeting longer
+// than d: a meeting whose first events have expired can no longer be
+// loaded (the store reports the gap as corruption).
+func WithMaxAge(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || (d > 0 && d < time.Second) {
+			return badOption("max age %v, want 0 or at least 1s", d)
+		}
+		c.maxAge = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger for provisioning, conflicts and store errors
+// (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return badOption("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
