@@ -1,15 +1,13 @@
 package replay
 
 // This file holds everything that depends on where the embedded default and
-// JetStream keep the log. Until the JetStream store is on main, the embedded
-// default's data directory is a JSON Lines file (events.jsonl) behind an
-// in-memory store.
+// JetStream keep the log: the JetStream source (by URL, or on the embedded
+// server of a data directory) and the embedded default itself.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"iter"
 	"net/url"
 	"os"
@@ -22,10 +20,8 @@ import (
 
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/eventstore"
+	"github.com/productdb/stage/eventstore/natsstore"
 )
-
-// dataFile is the log's file inside a data directory.
-const dataFile = "events.jsonl"
 
 // DataDir is the embedded default's store, kept in a data directory.
 type DataDir struct {
@@ -34,95 +30,50 @@ type DataDir struct {
 	// Dir is the data directory.
 	Dir   string
 	close func() error
+	once  sync.Once
 }
 
-// Close flushes and closes the store.
-func (d *DataDir) Close() error { return d.close() }
-
-// OpenDataDir opens (creating if needed) the embedded default's store in
-// dir.
-func OpenDataDir(ctx context.Context, dir string) (*DataDir, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSource, err)
-	}
-	mem := eventstore.NewMemory()
-	path := filepath.Join(dir, dataFile)
-	if f, err := os.Open(path); err == nil {
-		_, err := Import(ctx, mem, ReadJSONL(f, path))
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSource, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %v", ErrSource, err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSource, err)
-	}
-	s := &fileStore{Memory: mem, f: f}
-	return &DataDir{Store: s, Dir: dir, close: s.close}, nil
-}
-
-// fileStore is a Memory store that also appends every event to a file.
-type fileStore struct {
-	*eventstore.Memory
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (s *fileStore) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return 0, eventstore.ErrClosed
-	}
-	pos, err := s.Memory.Append(ctx, meetingID, expectedVersion, evs)
-	if err != nil {
-		return 0, err
-	}
-	var buf []byte
-	for i := range evs {
-		e := evs[i]
-		e.Seq = pos - uint64(len(evs)-1-i)
-		b, err := events.Marshal(&e)
-		if err != nil {
-			return 0, err
-		}
-		buf = append(append(buf, b...), '\n')
-	}
-	if _, err := s.f.Write(buf); err != nil {
-		return 0, err
-	}
-	return pos, nil
-}
-
-func (s *fileStore) close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return nil
-	}
-	err := s.f.Close()
-	s.f = nil
+// Close closes the store and shuts the embedded server down. Later calls
+// do nothing and return nil.
+func (d *DataDir) Close() error {
+	var err error
+	d.once.Do(func() { err = d.close() })
 	return err
 }
 
-func openDataDir(_ context.Context, dir string, c openConfig) (Source, error) {
-	path := filepath.Join(dir, dataFile)
-	f, err := os.Open(path)
+// OpenDataDir opens (creating if needed) the embedded default in dir: an
+// in-process nats-server with JetStream file storage in dir, and the
+// JetStream store on it (natsstore.OpenEmbedded). Close shuts both down.
+func OpenDataDir(ctx context.Context, dir string) (*DataDir, error) {
+	emb, err := natsstore.OpenEmbedded(ctx, dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s is not a data directory (no %s)", ErrSource, dir, dataFile)
-		}
+		return nil, fmt.Errorf("%w: data directory %s: %v", ErrSource, dir, err)
+	}
+	return &DataDir{Store: emb.Store, Dir: dir, close: emb.Close}, nil
+}
+
+// openDataDir starts the embedded server on dir and reads its stream raw.
+func openDataDir(ctx context.Context, dir string, c openConfig) (Source, error) {
+	if fi, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a data directory of the embedded default (no jetstream/ in it)", ErrSource, dir)
+	}
+	srv, err := natsstore.StartServer(dir)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSource, err)
 	}
-	fi, err := f.Stat()
+	nc, err := srv.Connect()
 	if err != nil {
-		f.Close()
+		srv.Shutdown()
 		return nil, fmt.Errorf("%w: %v", ErrSource, err)
 	}
-	return &fileSource{r: f, c: f, name: path, size: fi.Size(), progress: c.progress}, nil
+	src, err := newJSSource(ctx, nc, c)
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		return nil, fmt.Errorf("%w (in %s)", err, dir)
+	}
+	src.close = func() error { nc.Close(); srv.Shutdown(); return nil }
+	return src, nil
 }
 
 // openNATS connects to a server by URL and reads a stream's messages raw.

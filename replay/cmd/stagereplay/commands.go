@@ -414,7 +414,7 @@ func (c *exportCmd) Run(ctx context.Context, e *env) error {
 
 type importCmd struct {
 	File string `arg:"" help:"JSON Lines export to read (- for stdin)."`
-	To   string `required:"" help:"Data directory to append the events to (created if needed)." type:"path"`
+	To   string `required:"" help:"Data directory of the embedded default to append the events to (created if needed)." type:"path"`
 }
 
 func (c *importCmd) Run(ctx context.Context, e *env) error {

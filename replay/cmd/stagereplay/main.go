@@ -74,7 +74,7 @@ type cli struct {
 	Timeline timelineCmd `cmd:"" help:"Draw a meeting's stage time, requests and decisions as an SVG picture."`
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
-	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory."`
+	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
 }
 
 // exit is panicked by kong's exit hook (after --help), to unwind to run.
