@@ -72,9 +72,12 @@ func Fold(ctx context.Context, src Source, f Filter) (map[string]*aggregate.Stat
 }
 
 // State replays one meeting (f.MeetingID, required) up to f's limits and
-// returns its state. A meeting with no event in src is an error wrapping
-// [ErrUnknownMeeting]; one whose first event is past the limits has the
-// empty state of version 0.
+// returns its state. With a time limit, deadlines that had passed by then
+// (expired invitations, ended speaking slots, ...) count even if the log
+// recorded them later, as the engine's reads count them (aggregate.At):
+// the state is the one the engine would have served at that time. A meeting
+// with no event in src is an error wrapping [ErrUnknownMeeting]; one whose
+// first event is past the limits has the empty state of version 0.
 func State(ctx context.Context, src Source, f Filter) (*aggregate.State, error) {
 	if f.MeetingID == "" {
 		return nil, errors.New("replay: no meeting given")
@@ -93,6 +96,9 @@ func State(ctx context.Context, src Source, f Filter) (*aggregate.State, error) 
 	}
 	if !seen {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownMeeting, f.MeetingID)
+	}
+	if !f.UpTo.IsZero() {
+		s = aggregate.At(s, f.UpTo)
 	}
 	return s, nil
 }

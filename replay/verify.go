@@ -149,12 +149,24 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error]) (*Report
 type verifier struct {
 	r       *Report
 	states  map[string]*aggregate.State
+	lapses  map[string]*lapse // meeting -> the Lapsed event just applied
 	ids     map[uuid.UUID]uint64
 	lastSeq uint64
 }
 
+// lapse remembers a Lapsed event and the state before it: a command whose
+// deadlines had passed is recorded as the Lapsed event and then its own
+// event, both with the command's id, and is re-decided on the state before
+// the pair.
+type lapse struct {
+	before  *aggregate.State
+	command string
+	version uint64
+}
+
 func newVerifier() *verifier {
-	return &verifier{r: &Report{Findings: []Finding{}}, states: map[string]*aggregate.State{}, ids: map[uuid.UUID]uint64{}}
+	return &verifier{r: &Report{Findings: []Finding{}}, states: map[string]*aggregate.State{},
+		lapses: map[string]*lapse{}, ids: map[uuid.UUID]uint64{}}
 }
 
 func (v *verifier) add(f Finding) { v.r.Findings = append(v.r.Findings, f) }
@@ -198,6 +210,11 @@ func (v *verifier) check(e *events.Envelope) {
 		find(TimeReversed, nil, "time %s is before the previous event's %s", e.Time.Format(timeFmt), s.LastTime().Format(timeFmt))
 	}
 	v.legal(s, e, find)
+	if e.Type == events.TypeLapsed {
+		v.lapses[e.MeetingID] = &lapse{before: s.Clone(), command: e.CommandID, version: e.Version}
+	} else {
+		delete(v.lapses, e.MeetingID)
+	}
 	aggregate.Evolve(s, e)
 }
 
@@ -212,7 +229,13 @@ func (v *verifier) legal(s *aggregate.State, e *events.Envelope, find func(Findi
 		v.r.Unchecked[e.Type]++
 		return
 	}
-	d, err := aggregate.Decide(s, cmd, e.Time)
+	// The second event of a command that first recorded passed deadlines
+	// is decided on the state before the Lapsed event.
+	base, second := s, false
+	if l := v.lapses[e.MeetingID]; l != nil && e.Type != events.TypeLapsed && l.command == e.CommandID && l.version+1 == e.Version {
+		base, second = l.before, true
+	}
+	d, err := aggregate.Decide(base, cmd, e.Time)
 	if err != nil {
 		find(Illegal, err, "%s by %s was not allowed: %v", e.Type, actorName(e.Actor), err)
 		return
@@ -220,6 +243,20 @@ func (v *verifier) legal(s *aggregate.State, e *events.Envelope, find func(Findi
 	if d.Duplicate {
 		find(Illegal, nil, "command %s was already applied at version %d: a retry was stored twice", e.CommandID, d.First)
 		return
+	}
+	switch {
+	case len(d.Events) == 0:
+		find(Illegal, nil, "%s at %s: nothing was due then", e.Type, e.Time.Format(timeFmt))
+		return
+	case second && len(d.Events) != 2:
+		find(Mismatch, nil, "the rules record no lapse before this command")
+		return
+	case !second && e.Type != events.TypeLapsed && len(d.Events) == 2:
+		find(Mismatch, nil, "deadlines had passed: the rules record a Lapsed event before this one")
+		return
+	}
+	if second {
+		d.Events = d.Events[1:]
 	}
 	want := d.Events[0]
 	var diffs []string
@@ -240,7 +277,8 @@ func (v *verifier) legal(s *aggregate.State, e *events.Envelope, find func(Findi
 }
 
 // CommandOf reconstructs the command an event records: its actor, ids and
-// action (a list command names its applied targets, then its skipped ones).
+// action (a list command names its applied targets, then its skipped ones;
+// a Lapsed event is a Tick; SeatWaitlisted is a Join on a full stage).
 // It reports false for an event type with no known command. Deciding the
 // command on the state before the event gives the event again, when the
 // event was legal.
@@ -257,7 +295,11 @@ func CommandOf(e *events.Envelope) (aggregate.Command, bool) {
 	case *events.ParticipantJoined:
 		a = aggregate.AddParticipant{Participant: aggregate.Participant{UserID: p.UserID, Permissions: p.Permissions}}
 	case *events.ParticipantLeft:
-		a = aggregate.RemoveParticipant{UserID: p.UserID}
+		if p.Reason == "Disconnected" {
+			a = aggregate.Disconnect{UserID: p.UserID} // with no reconnect grace
+		} else {
+			a = aggregate.RemoveParticipant{UserID: p.UserID}
+		}
 	case *events.PermissionsChanged:
 		a = aggregate.UpdatePermissions{UserID: p.UserID, Permissions: p.Permissions}
 	case *events.AccessRequested:
@@ -274,6 +316,20 @@ func CommandOf(e *events.Envelope) (aggregate.Command, bool) {
 		a = aggregate.Leave{}
 	case *events.Kicked:
 		a = aggregate.Kick{Users: withSkips(p.Users, p.Skipped), Reason: p.Reason}
+	case *events.SettingsChanged:
+		a = aggregate.Configure{Settings: p.Settings}
+	case *events.SeatWaitlisted:
+		a = aggregate.Join{} // a Join on a full stage
+	case *events.StageBanned:
+		a = aggregate.BanFromStage{UserID: p.UserID, Until: p.Until}
+	case *events.BanLifted:
+		a = aggregate.LiftBan{UserID: p.UserID}
+	case *events.Disconnected:
+		a = aggregate.Disconnect{UserID: p.UserID}
+	case *events.Reconnected:
+		a = aggregate.Reconnect{UserID: p.UserID}
+	case *events.Lapsed:
+		a = aggregate.Tick{}
 	default:
 		return aggregate.Command{}, false
 	}
