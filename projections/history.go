@@ -11,13 +11,15 @@ import (
 )
 
 // How a stage interval ended ([Stint.End]) or a request was settled
-// ([RequestRecord.Outcome]). Events this package does not know end them with
-// their type name instead.
+// ([RequestRecord.Outcome]). A Lapsed event ends them with the lapse's kind
+// ("SlotEnded", "InvitationExpired", ...); events this package does not know
+// end them with their type name.
 const (
 	EndLeft         = "left"              // the user left the stage
 	EndKicked       = "kicked"            // a host kicked them
 	EndRemoved      = "left-meeting"      // the backend removed them from the meeting
 	EndPermissions  = "permissions"       // a permission change took them off stage / out of the queue
+	EndBanned       = "banned"            // a host banned them from the stage
 	OutcomeGranted  = "granted"           // a host accepted the request
 	OutcomeDenied   = "denied"            // a host denied it
 	OutcomeCanceled = "cancelled"         // the requester withdrew it
@@ -201,6 +203,16 @@ func endOf(e *events.Envelope, user string) string {
 		return OutcomeDenied
 	case events.TypeAccessRequestCancelled:
 		return OutcomeCanceled
+	case events.TypeStageBanned:
+		return EndBanned
+	case events.TypeLapsed:
+		if p, ok := e.Payload.(*events.Lapsed); ok {
+			for _, l := range p.Lapses {
+				if l.UserID == user {
+					return string(l.Kind)
+				}
+			}
+		}
 	}
 	return string(e.Type)
 }
@@ -300,7 +312,11 @@ func (h *History) describe(s *aggregate.State, e *events.Envelope) string {
 	case *events.ParticipantJoined:
 		fmt.Fprintf(&b, "%s joined the meeting as %s", p.UserID, roleOf(p.Permissions))
 	case *events.ParticipantLeft:
-		fmt.Fprintf(&b, "%s left the meeting", p.UserID)
+		if p.Reason == "Disconnected" {
+			fmt.Fprintf(&b, "%s dropped out of the meeting", p.UserID)
+		} else {
+			fmt.Fprintf(&b, "%s left the meeting", p.UserID)
+		}
 		if st := aggregate.ParseStatus(p.Status); st != aggregate.OffStage && st != 0 {
 			fmt.Fprintf(&b, " (was %s)", p.Status)
 		}
@@ -367,6 +383,35 @@ func (h *History) describe(s *aggregate.State, e *events.Envelope) string {
 		}
 		fmt.Fprintf(&b, "%s %s%s", who, strings.Join(parts, " and "), reason(p.Reason))
 		writeSkips(&b, p.Skipped)
+	case *events.SettingsChanged:
+		fmt.Fprintf(&b, "%s set the stage policies: %s", who, describeSettings(p.Settings))
+	case *events.SeatWaitlisted:
+		fmt.Fprintf(&b, "%s tried to join a full stage (%d seats) and was waitlisted at position %d", who, p.MaxOnStage, p.Position)
+	case *events.StageBanned:
+		until := "until lifted"
+		if !p.Until.IsZero() {
+			until = "until " + p.Until.UTC().Format("15:04:05") + " (" + FormatDuration(p.Until.Sub(e.Time)) + ")"
+		}
+		fmt.Fprintf(&b, "%s banned %s from the stage %s", who, p.UserID, until)
+		if st := aggregate.ParseStatus(p.Status); st != aggregate.OffStage && st != 0 {
+			fmt.Fprintf(&b, " (was %s)", p.Status)
+		}
+	case *events.BanLifted:
+		fmt.Fprintf(&b, "%s lifted %s's stage ban", who, p.UserID)
+	case *events.Disconnected:
+		fmt.Fprintf(&b, "%s's connection dropped (keeps their place for %s)", p.UserID, FormatDuration(time.Duration(p.Grace)))
+	case *events.Reconnected:
+		fmt.Fprintf(&b, "%s reconnected", p.UserID)
+	case *events.Lapsed:
+		var parts []string
+		for _, l := range p.Lapses {
+			part := describeLapse(l)
+			if !l.Deadline.Equal(e.Time) {
+				part += " (at " + l.Deadline.UTC().Format("15:04:05") + ")"
+			}
+			parts = append(parts, part)
+		}
+		b.WriteString(strings.Join(parts, "; "))
 	default:
 		fmt.Fprintf(&b, "%s: %s", who, e.Type)
 		if us := e.Users(); len(us) > 0 && !(len(us) == 1 && us[0] == e.Actor) {
@@ -374,6 +419,46 @@ func (h *History) describe(s *aggregate.State, e *events.Envelope) string {
 		}
 	}
 	return b.String()
+}
+
+func describeSettings(s events.Settings) string {
+	if s.IsZero() {
+		return "none (no seat limit, no deadlines)"
+	}
+	var parts []string
+	if s.MaxOnStage > 0 {
+		parts = append(parts, fmt.Sprintf("%d seats", s.MaxOnStage))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"seat offers last", s.SeatOfferTTL}, {"invitations last", s.InvitationTTL},
+		{"speaking slots of", s.SpeakingSlot}, {"request cooldown", s.RequestCooldown},
+		{"reconnect grace", s.ReconnectGrace},
+	} {
+		if d.d > 0 {
+			parts = append(parts, d.name+" "+FormatDuration(d.d))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeLapse(l events.Lapse) string {
+	after := FormatDuration(l.Deadline.Sub(l.Since))
+	switch l.Kind {
+	case events.InvitationExpired:
+		return fmt.Sprintf("%s's invitation expired after %s", l.UserID, after)
+	case events.SlotEnded:
+		return fmt.Sprintf("%s's speaking slot ended after %s", l.UserID, after)
+	case events.SeatOfferLapsed:
+		return fmt.Sprintf("%s's seat offer lapsed after %s", l.UserID, after)
+	case events.GraceExpired:
+		return fmt.Sprintf("%s did not reconnect within %s and left the meeting", l.UserID, after)
+	case events.BanExpired:
+		return fmt.Sprintf("%s's stage ban ended after %s", l.UserID, after)
+	}
+	return fmt.Sprintf("%s: %s lapsed after %s", l.UserID, l.Kind, after)
 }
 
 func writeSkips(b *strings.Builder, skips []events.Skip) {

@@ -187,6 +187,7 @@ func ReadJSONL(r io.Reader, name string) iter.Seq2[events.Envelope, error] {
 }
 
 type fileSource struct {
+	read     int // how many times Events has begun
 	r        io.Reader
 	c        io.Closer
 	name     string
@@ -214,14 +215,20 @@ type decoded struct {
 
 func (f *fileSource) Events(ctx context.Context, meetingID string) iter.Seq2[events.Envelope, error] {
 	return func(yield func(events.Envelope, error) bool) {
+		// A second read starts the file again; a pipe can be read once.
 		sk, seekable := f.r.(io.Seeker)
 		seekable = seekable && f.c != nil
-		if seekable {
+		if f.read > 0 {
+			if !seekable {
+				yield(events.Envelope{}, fmt.Errorf("replay: read %s again: it is not a regular file", f.name))
+				return
+			}
 			if _, err := sk.Seek(0, io.SeekStart); err != nil {
-				yield(events.Envelope{}, fmt.Errorf("replay: read %s: %w", f.name, err))
+				yield(events.Envelope{}, fmt.Errorf("replay: read %s again: %w", f.name, err))
 				return
 			}
 		}
+		f.read++
 		// A line that does not hold the meeting id as a JSON string cannot
 		// be one of its events: skip it without decoding.
 		var needle []byte
@@ -245,7 +252,7 @@ func (f *fileSource) Events(ctx context.Context, meetingID string) iter.Seq2[eve
 			defer wg.Done()
 			defer close(order)
 			defer close(jobs)
-			readErr = f.read(ctx, jobs, order)
+			readErr = f.readLines(ctx, jobs, order)
 		}()
 		for range workers {
 			go func() {
@@ -289,7 +296,7 @@ func (f *fileSource) Events(ctx context.Context, meetingID string) iter.Seq2[eve
 }
 
 // read splits the file into batches of lines, in order.
-func (f *fileSource) read(ctx context.Context, jobs, order chan<- *lineBatch) error {
+func (f *fileSource) readLines(ctx context.Context, jobs, order chan<- *lineBatch) error {
 	br := bufio.NewReaderSize(f.r, 1<<20)
 	var done int64
 	lastReport := int64(-1 << 62)

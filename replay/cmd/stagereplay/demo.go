@@ -81,7 +81,8 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 	if c.Quiet {
 		d.out = io.Discard
 	}
-	d.eng, err = stage.New(dd.Store, stage.WithClock(func() time.Time { return d.now }))
+	// The clock is simulated: no real timers; the script ticks itself.
+	d.eng, err = stage.New(dd.Store, stage.WithClock(func() time.Time { return d.now }), stage.WithAutoTick(false))
 	if err != nil {
 		return err
 	}
@@ -194,23 +195,27 @@ func (d *demo) tick(lo, hi int) {
 // refused), and returns the store position of its event (0 if refused).
 func (d *demo) do(actor string, a aggregate.Action) (uint64, error) {
 	res, err := d.eng.Execute(d.ctx, d.meeting, aggregate.Command{Actor: actor, Action: a})
+	// A Join on a full stage is stored (SeatWaitlisted) and fails: print
+	// what was stored, then why the command failed.
+	for i := range res.Events {
+		d.hist.Apply(&res.Events[i])
+		en := d.hist.Entries[len(d.hist.Entries)-1]
+		fmt.Fprintf(d.out, "%s %s\n", clock(en.Time), en.Text)
+	}
 	var rej *aggregate.Error
 	if errors.As(err, &rej) {
-		d.refused++
+		if len(res.Events) == 0 {
+			d.refused++
+		}
 		who := actor
 		if who == "" {
 			who = "the backend"
 		}
 		fmt.Fprintf(d.out, "%s refused: %s's %s (%s: %s)\n", clock(d.now), who, a.Name(), aggregate.ReasonCode(err), rej.Reason)
-		return 0, nil
+		return res.Position, nil
 	}
 	if err != nil {
 		return 0, err
-	}
-	for i := range res.Events {
-		d.hist.Apply(&res.Events[i])
-		en := d.hist.Entries[len(d.hist.Entries)-1]
-		fmt.Fprintf(d.out, "%s %s\n", clock(en.Time), en.Text)
 	}
 	return res.Position, nil
 }
@@ -287,6 +292,19 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	d.tick(30, 60)
 	run(carol, aggregate.Leave{})
 
+	// The hosts turn policies on: seats, invitations and seat offers that
+	// lapse, a cooldown after a denial, a grace for dropped connections.
+	d.tick(20, 40)
+	run("hassan", aggregate.Configure{Settings: events.Settings{MaxOnStage: 3, SeatOfferTTL: time.Minute,
+		InvitationTTL: 3 * time.Minute, RequestCooldown: time.Minute, ReconnectGrace: time.Minute}})
+	d.tick(5, 10)
+	run("hassan", aggregate.BanFromStage{UserID: dave, Until: d.now.Add(5 * time.Minute)})
+	run(dave, aggregate.RequestAccess{}) // banned: refused
+	d.tick(10, 20)
+	run("", aggregate.Disconnect{UserID: erin})
+	d.tick(15, 30)
+	run("", aggregate.Reconnect{UserID: erin})
+
 	// The crowd: seeded, so the same seed gives the same webinar.
 	for i := 0; i < steps && err == nil; i++ {
 		d.tick(4, 30)
@@ -315,6 +333,8 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	if d.status("sofia") == aggregate.OnStage {
 		run("sofia", aggregate.Leave{})
 	}
+	d.tick(120, 180)
+	run("", aggregate.Tick{}) // record the deadlines that passed since
 	return last, err
 }
 
@@ -334,10 +354,19 @@ func (d *demo) crowdMove(vs []string, run func(string, aggregate.Action)) {
 	host := pick([]string{"alice", "hassan"})
 	off, accepted, on := by(aggregate.OffStage), by(aggregate.AcceptedToJoinStage), by(aggregate.OnStage)
 	queue := s.Queue()
+	if len(accepted) > 0 && d.rng.IntN(3) == 0 {
+		u := pick(accepted)
+		if d.rng.IntN(8) == 0 {
+			run(u, aggregate.Leave{}) // declines
+		} else {
+			run(u, aggregate.Join{}) // may find the stage full: waitlisted
+		}
+		return
+	}
 	switch r := d.rng.IntN(100); {
 	case r < 28 && len(off) > 0:
 		run(pick(off), aggregate.RequestAccess{})
-	case r < 48 && len(queue) > 0 && len(on)+len(accepted) < 4:
+	case r < 48 && len(queue) > 0 && len(on)+len(accepted) < 5:
 		run(host, aggregate.GrantAccess{Users: []string{queue[0].UserID}})
 	case r < 54 && len(queue) > 0:
 		run(host, aggregate.DenyAccess{Users: []string{queue[d.rng.IntN(len(queue))].UserID}})
@@ -354,7 +383,7 @@ func (d *demo) crowdMove(vs []string, run func(string, aggregate.Action)) {
 		run(host, aggregate.Kick{Users: []string{pick(on)}})
 	case r < 91 && len(queue) > 0:
 		run(queue[d.rng.IntN(len(queue))].UserID, aggregate.CancelRequestAccess{})
-	case r < 92:
+	case r < 92 && d.rng.IntN(3) == 0:
 		run(pick(vs), aggregate.Join{}) // often refused
 	case r < 94 && len(off) > 2:
 		u := pick(off)

@@ -70,8 +70,8 @@ func TestGolden(t *testing.T) {
 		{"roster-at.txt", []string{"roster", webinar, "--at", "14:10:00"}},
 		{"roster-version.json", []string{"roster", webinar, "--version", "60", "--json"}},
 		{"roster-town-hall.txt", []string{"roster", two, "-m", "town-hall"}},
-		{"requests-at.txt", []string{"requests", webinar, "--at", "2026-11-29T14:14:40Z"}},
-		{"requests-at.json", []string{"requests", webinar, "--at", "2026-11-29T14:14:40Z", "--json"}},
+		{"requests-at.txt", []string{"requests", webinar, "--at", "2026-11-29T14:17:40Z"}},
+		{"requests-at.json", []string{"requests", webinar, "--at", "2026-11-29T14:17:40Z", "--json"}},
 		{"history.txt", []string{"history", webinar}},
 		{"history-bob.txt", []string{"history", webinar, "--user", "bob"}},
 		{"history-bob.json", []string{"history", webinar, "-u", "bob", "--json"}},
@@ -116,8 +116,8 @@ func TestVerify_tampered(t *testing.T) {
 		edit func([]string) []string
 	}{
 		{"edited-payload", func(l []string) []string {
-			// Version 41 denied judy; make it say kevin.
-			l[40] = strings.Replace(l[40], `"users":["judy"]`, `"users":["kevin"]`, 1)
+			// Version 76 denied heidi; make it say kevin.
+			l[75] = strings.Replace(l[75], `"users":["heidi"]`, `"users":["kevin"]`, 1)
 			return l
 		}},
 		{"deleted-event", func(l []string) []string { return append(l[:30:30], l[31:]...) }},
@@ -217,8 +217,8 @@ func TestExportImport_roundTrip(t *testing.T) {
 		}
 		n++
 	}
-	if n != 30 {
-		t.Errorf("exported %d events, want 30", n)
+	if n != 39 {
+		t.Errorf("exported %d events, want 39", n)
 	}
 	if code, out, _ := stagereplay(t, "verify", dir); code != exitOK {
 		t.Errorf("verify of the imported log: %s", out)
@@ -366,7 +366,7 @@ func TestGoldenLogIsEngineOutput(t *testing.T) {
 	}
 	var r projections.Roster
 	_, out, _ := stagereplay(t, "roster", webinar, "--json")
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Version != 85 {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Version != 101 {
 		t.Fatalf("roster json: %v %+v", err, r)
 	}
 	_ = events.SchemaVersion
