@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -490,6 +491,70 @@ func codecInputs(t testing.TB) [][]byte {
 	out = append(out, []byte(`{"schema":1,"id":"0192f0c4-7a3e-7b5c-8d9e-0123456789ab","meeting":"m","version":1,`+
 		`"type":"StageJoined","time":"2026-11-29T14:03:07.5Z","command":"c","actor":"a"}`))
 	out = append(out, []byte(strings.Repeat("[", 20000)), []byte(`{"payload":`+strings.Repeat("[", 20000)))
+	// The policy payloads.
+	policy := func(typ Type, payload string) []byte {
+		return []byte(`{"schema":1,"id":"0192f0c4-7a3e-7b5c-8d9e-0123456789ab","meeting":"m","version":1,"type":"` + string(typ) +
+			`","time":"2026-11-29T14:03:07.5Z","actor":"a","command":"c","payload":` + payload + `}`)
+	}
+	const lapse = `{"user":"bob","kind":"SlotEnded","since":"2026-11-29T14:00:00Z","deadline":"2026-11-29T14:05:00Z",` +
+		`"setting":"SpeakingSlot","limit":"5m0s","status":"OnStage"}`
+	for _, in := range []struct {
+		typ      Type
+		payloads []string
+	}{
+		{TypeSettingsChanged, []string{
+			`{"settings":{},"previous":{}}`, `{"settings":null,"previous":null}`, `{}`, `{"settings":{"maxOnStage":2}}`,
+			`{"settings":{"maxOnStage":2,"seatOfferTTL":"30s","invitationTTL":"1m30s","speakingSlot":"1h0m0.0015s","requestCooldown":"250ms","reconnectGrace":"1ns"},"previous":{"speakingSlot":"10m0s"}}`,
+			`{"settings":{"maxOnStage":0,"seatOfferTTL":"0s","invitationTTL":null,"speakingSlot":"0"}}`,
+			`{"settings":{"speakingSlot":"90s","requestCooldown":"1.5h","reconnectGrace":"+2m","seatOfferTTL":"1us","invitationTTL":"1µs"}}`,
+			`{"settings":{"maxOnStage":-1}}`, `{"settings":{"speakingSlot":"-1s"}}`, `{"previous":{"speakingSlot":"-1s"}}`,
+			`{"settings":{"maxOnStage":1.5}}`, `{"settings":{"maxOnStage":"2"}}`, `{"settings":{"speakingSlot":60}}`,
+			`{"settings":{"speakingSlot":""}}`, `{"settings":{"speakingSlot":"1x"}}`, `{"settings":{"speakingSlot":"1s"}}`,
+			`{"settings":{"speakingSlot":{}}}`, `{"settings":{"speakingSlot":[]}}`, `{"settings":{"speakingSlot":true}}`,
+			`{"settings":{"MaxOnStage":2}}`, `{"settings":{"maxonstage":2}}`, `{"settings":{"maxOnStage":2,"maxOnStage":3}}`,
+			`{"settings":{"extra":1}}`, `{"settings":{"position":1}}`, `{"settings":[]}`, `{"settings":"x"}`, `{"settings":1}`,
+			`{"settings":{},"settings":{}}`, `{"Settings":{}}`, `{"settings":{},"previous":{},"extra":{}}`,
+		}},
+		{TypeSeatWaitlisted, []string{
+			`{"position":1,"status":"OffStage","maxOnStage":2}`, `{"position":0,"status":"OffStage","maxOnStage":2}`,
+			`{"position":1,"maxOnStage":1}`, `{"position":1.0,"maxOnStage":1}`, `{"position":-0,"maxOnStage":1}`,
+			`{"position":1,"maxOnStage":null}`, `{"position":"1","maxOnStage":1}`, `{"position":1,"maxOnStage":1e400}`,
+			`{"position":1,"maxOnStage":9223372036854775808}`, `{"position":1,"maxOnStage":1,"maxOnStage":1}`,
+			`{"position":1,"maxOnStage":1,"maxonstage":1}`, `{"position":1,"maxOnStage":1,"user":"bob"}`,
+		}},
+		{TypeStageBanned, []string{
+			`{"user":"bob","until":"2026-11-29T15:00:00Z","status":"OnStage"}`, `{"user":"bob","status":"None"}`,
+			`{"user":"bob","until":null}`, `{"user":"bob","until":"2026-11-29T16:00:00+01:00"}`,
+			`{"user":"bob","until":"2026-11-29T15:00:00.123456789-08:00"}`, `{"user":"bob","until":"0001-01-01T00:00:00Z"}`,
+			`{"user":"bob","until":"2026-11-29T15:00:00Z"}`, `{"user":"bob","until":"2026-11-29"}`, `{"user":"bob","until":0}`,
+			`{"user":"bob","until":"9999-12-31T23:59:59-23:59"}`, `{"user":"b.b"}`, `{"user":null}`, `{}`,
+			`{"user":"bob","Until":"2026-11-29T15:00:00Z"}`, `{"user":"bob","user":"eve"}`,
+		}},
+		{TypeBanLifted, []string{`{"user":"bob"}`, `{"user":""}`, `{}`, `{"user":"bob","status":"x"}`, `{"User":"bob"}`, `{"user":1}`}},
+		{TypeReconnected, []string{`{"user":"bob"}`, `{"user":"b*b"}`, `{"user":"bob","user":"bob"}`, `{"user":["bob"]}`}},
+		{TypeDisconnected, []string{
+			`{"user":"bob","grace":"1m0s"}`, `{"user":"bob","grace":"0s"}`, `{"user":"bob","grace":null}`, `{"user":"bob"}`,
+			`{"user":"bob","grace":"-1s"}`, `{"user":"bob","grace":"2562047h47m16.854775807s"}`,
+			`{"user":"bob","grace":"2562047h47m16.854775808s"}`, `{"user":"bob","grace":"1.000000000001s"}`,
+			`{"user":"bob","grace":1}`, `{"user":"bob","grace":"1m","Grace":"1m"}`, `{"user":"bob","grace":"1m","grace":"1m"}`,
+		}},
+		{TypeLapsed, []string{
+			`{"lapses":[` + lapse + `]}`, `{"lapses":[` + lapse + `,` + lapse + `]}`, `{"lapses":[]}`, `{"lapses":null}`, `{}`,
+			`{"lapses":[null]}`, `{"lapses":[{}]}`, `{"lapses":[` + lapse + `,null]}`, `{"lapses":{}}`, `{"lapses":[1]}`,
+			`{"lapses":[{"kind":"SlotEnded","deadline":"2026-11-29T14:05:00Z"}]}`,
+			`{"lapses":[{"user":"bob","kind":"Whatever","deadline":"2026-11-29T14:05:00Z"}]}`,
+			`{"lapses":[{"user":"bob","kind":"GraceExpired","deadline":"2026-11-29T14:05:00+05:30","since":"2026-11-29T14:00:00-00:00"}]}`,
+			`{"lapses":[{"user":"bob","kind":"GraceExpired","deadline":"2026-11-29T14:05:00Z","limit":"1h","limit":"1h"}]}`,
+			`{"lapses":[{"user":"bob","kind":"GraceExpired","deadline":"2026-11-29T14:05:00Z","Limit":"1h"}]}`,
+			`{"lapses":[{"user":"bob","kind":"GraceExpired","deadline":"2026-11-29T14:05:00Z","reason":"x"}]}`,
+			`{"lapses":[{"user":"bob","kind":"GraceExpired","deadline":"2026-11-29T14:05:00Z","limit":"forever"}]}`,
+			`{"lapses":[` + lapse + `],"lapses":[` + lapse + `]}`, `{"lapses":[` + lapse + `],"extra":1}`,
+		}},
+	} {
+		for _, payload := range in.payloads {
+			out = append(out, policy(in.typ, payload))
+		}
+	}
 	for _, e := range codecSamples(t) {
 		b, err := Marshal(&e)
 		if err != nil {
@@ -522,6 +587,28 @@ func codecSamples(t testing.TB) []Envelope {
 			p = &AccessRequested{AutoAccepted: true}
 		case TypeStageLeft:
 			p = &StageLeft{Declined: true}
+		case TypeSettingsChanged:
+			p = &SettingsChanged{Settings: Settings{MaxOnStage: 2, SeatOfferTTL: 30 * time.Second, InvitationTTL: 90 * time.Second,
+				SpeakingSlot: time.Hour + 1500*time.Microsecond, RequestCooldown: 250 * time.Millisecond, ReconnectGrace: 1},
+				Previous: Settings{SpeakingSlot: 10 * time.Minute}}
+		case TypeSeatWaitlisted:
+			p = &SeatWaitlisted{Position: 3, Status: "AcceptedToJoinStage", MaxOnStage: 2}
+		case TypeStageBanned:
+			p = &StageBanned{UserID: "bob", Until: time.Date(2026, 11, 29, 15, 0, 0, 500, time.UTC), Status: "OnStage"}
+		case TypeBanLifted:
+			p = &BanLifted{UserID: "bob"}
+		case TypeDisconnected:
+			p = &Disconnected{UserID: "bob", Grace: Duration(45 * time.Second)}
+		case TypeReconnected:
+			p = &Reconnected{UserID: "bob"}
+		case TypeLapsed:
+			at := time.Date(2026, 11, 29, 14, 3, 7, 0, time.UTC)
+			p = &Lapsed{Lapses: []Lapse{
+				{UserID: "bob", Kind: SlotEnded, Since: at.Add(-5 * time.Minute), Deadline: at, Setting: "SpeakingSlot",
+					Limit: Duration(5 * time.Minute), Status: "OnStage"},
+				{UserID: "eve", Kind: BanExpired, Since: at.In(time.FixedZone("", 3600)), Deadline: at.Add(time.Nanosecond),
+					Setting: "BanUntil", Limit: Duration(-time.Microsecond), Status: "None"},
+			}}
 		default:
 			p = newPayload(typ)
 		}
@@ -603,6 +690,67 @@ func TestComputeHash_matchesReference(t *testing.T) {
 	e := codecSamples(t)[5]
 	e.Payload = &AccessGranted{Users: []string{strings.Repeat("u", 2000)}}
 	checkCodecMarshal(t, &e)
+}
+
+// TestEveryPayloadType_hasFastCodec: with no fallback, each type of
+// Types() must have its appendJSON and decodeJSON wired in.
+func TestEveryPayloadType_hasFastCodec(t *testing.T) {
+	for i, e := range codecSamples(t) {
+		if e.Type != Types()[i] {
+			t.Fatalf("sample %d is a %s, want %s", i, e.Type, Types()[i])
+		}
+		b, err := Marshal(&e)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Type, err)
+		}
+		got, err := Unmarshal(b)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Type, err)
+		}
+		if err := got.Verify(); err != nil {
+			t.Fatalf("%s: %v", e.Type, err)
+		}
+		utcPayloadTimes(got.Payload)
+		utcPayloadTimes(e.Payload)
+		if !reflect.DeepEqual(got.Payload, e.Payload) {
+			t.Errorf("%s: payload %+v became %+v", e.Type, e.Payload, got.Payload)
+		}
+	}
+}
+
+// TestAppendJSONDuration_matchesMarshalText holds the duration encoder to
+// Duration.MarshalText (time.Duration.String) as encoding/json writes it.
+func TestAppendJSONDuration_matchesMarshalText(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		d := genCodecDuration(false).Draw(t, "d")
+		want, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONDuration(nil, d); !bytes.Equal(got, want) {
+			t.Fatalf("%d: got %s, want %s", int64(d), got, want)
+		}
+	})
+}
+
+// TestPolicyPayloads_stricterThanEncodingJSON pins the exact-name and
+// no-duplicate rules inside Settings, which its own UnmarshalJSON does not
+// enforce.
+func TestPolicyPayloads_stricterThanEncodingJSON(t *testing.T) {
+	for _, data := range []string{
+		`{"settings":{"MaxOnStage":2}}`, `{"settings":{"speakingslot":"1m"}}`,
+		`{"settings":{"maxOnStage":2,"maxOnStage":3}}`,
+	} {
+		var ref SettingsChanged
+		if err := json.Unmarshal([]byte(data), &ref); err != nil {
+			t.Errorf("encoding/json rejects %s: %v", data, err)
+		}
+		var p SettingsChanged
+		d := decoder{data: []byte(data)}
+		if err := d.payload(TypeSettingsChanged, &p); !errors.Is(err, ErrMalformed) {
+			t.Errorf("payload(%s) = %v, want ErrMalformed", data, err)
+		}
+	}
 }
 
 func TestAppendJSONString_matchesEncodingJSON(t *testing.T) {
