@@ -366,9 +366,15 @@ func (e *Envelope) Validate() error {
 			return bad("actor: %v", err)
 		}
 	}
-	for _, u := range e.Users() {
+	if u, ok := e.user(); ok { // the common case, without allocating Users
 		if err := ValidateID(u); err != nil {
 			return bad("user: %v", err)
+		}
+	} else {
+		for _, u := range e.Users() {
+			if err := ValidateID(u); err != nil {
+				return bad("user: %v", err)
+			}
 		}
 	}
 	switch p := e.Payload.(type) {

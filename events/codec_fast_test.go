@@ -718,6 +718,26 @@ func TestEveryPayloadType_hasFastCodec(t *testing.T) {
 	}
 }
 
+// TestValidate_noAllocation: validating an event about one user does not
+// build its Users list, and user agrees with Users for every type.
+func TestValidate_noAllocation(t *testing.T) {
+	for _, e := range codecSamples(t) {
+		if u, ok := e.user(); ok && !reflect.DeepEqual(e.Users(), []string{u}) {
+			t.Errorf("%s: user() = %q, Users() = %q", e.Type, u, e.Users())
+		}
+		if e.Type == TypeLapsed { // builds its Users list
+			continue
+		}
+		if n := testing.AllocsPerRun(10, func() {
+			if err := e.Validate(); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: Validate allocates %v times", e.Type, n)
+		}
+	}
+}
+
 // TestAppendJSONDuration_matchesMarshalText holds the duration encoder to
 // Duration.MarshalText (time.Duration.String) as encoding/json writes it.
 func TestAppendJSONDuration_matchesMarshalText(t *testing.T) {
