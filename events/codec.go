@@ -109,6 +109,9 @@ func Marshal(e *Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("%w: nil payload", ErrMalformed)
 	}
 	n := 384 + len(e.MeetingID) + len(e.Actor) + len(e.CommandID) + len(e.CorrelationID)
+	if p, ok := e.Payload.(*Lapsed); ok && p != nil { // the one payload that may be long
+		n += 256 * len(p.Lapses)
+	}
 	return appendEnvelope(make([]byte, 0, n), e)
 }
 
@@ -369,6 +372,12 @@ func (e *Envelope) Validate() error {
 	if u, ok := e.user(); ok { // the common case, without allocating Users
 		if err := ValidateID(u); err != nil {
 			return bad("user: %v", err)
+		}
+	} else if p, ok := e.Payload.(*Lapsed); ok { // Users without the list
+		for _, l := range p.Lapses {
+			if err := ValidateID(l.UserID); err != nil {
+				return bad("user: %v", err)
+			}
 		}
 	} else {
 		for _, u := range e.Users() {

@@ -725,9 +725,6 @@ func TestValidate_noAllocation(t *testing.T) {
 		if u, ok := e.user(); ok && !reflect.DeepEqual(e.Users(), []string{u}) {
 			t.Errorf("%s: user() = %q, Users() = %q", e.Type, u, e.Users())
 		}
-		if e.Type == TypeLapsed { // builds its Users list
-			continue
-		}
 		if n := testing.AllocsPerRun(10, func() {
 			if err := e.Validate(); err != nil {
 				t.Fatal(err)

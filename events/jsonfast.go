@@ -1042,3 +1042,60 @@ func (d *decoder) durationValue(field string) (Duration, error) {
 	}
 	return v, nil
 }
+
+// wordValue is stringValue for the fields whose values are mostly a few
+// words (statuses, reasons, lapse kinds and settings, stage access): those
+// words come from constants, without allocating.
+func (d *decoder) wordValue(field string) (string, error) {
+	s, _, err := d.stringOrNull(field)
+	if err != nil || len(s) == 0 {
+		return "", err
+	}
+	switch string(s) {
+	case "None":
+		return "None", nil
+	case "OffStage":
+		return "OffStage", nil
+	case "RequestedToJoinStage":
+		return "RequestedToJoinStage", nil
+	case "AcceptedToJoinStage":
+		return "AcceptedToJoinStage", nil
+	case "OnStage":
+		return "OnStage", nil
+	case "NotParticipant":
+		return "NotParticipant", nil
+	case "PermissionDenied":
+		return "PermissionDenied", nil
+	case "InvalidState":
+		return "InvalidState", nil
+	case "Disconnected":
+		return "Disconnected", nil
+	case string(Allowed):
+		return string(Allowed), nil
+	case string(CanRequest):
+		return string(CanRequest), nil
+	case string(NotAllowed):
+		return string(NotAllowed), nil
+	case string(InvitationExpired):
+		return string(InvitationExpired), nil
+	case string(SlotEnded):
+		return string(SlotEnded), nil
+	case string(SeatOfferLapsed):
+		return string(SeatOfferLapsed), nil
+	case string(GraceExpired):
+		return string(GraceExpired), nil
+	case string(BanExpired):
+		return string(BanExpired), nil
+	case "InvitationTTL":
+		return "InvitationTTL", nil
+	case "SpeakingSlot":
+		return "SpeakingSlot", nil
+	case "SeatOfferTTL":
+		return "SeatOfferTTL", nil
+	case "ReconnectGrace":
+		return "ReconnectGrace", nil
+	case "BanUntil":
+		return "BanUntil", nil
+	}
+	return string(s), nil
+}

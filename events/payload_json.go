@@ -37,7 +37,7 @@ func (p *Permissions) decodeJSON(d *decoder) error {
 		switch i {
 		case 0:
 			var s string
-			s, err = d.stringValue("stageAccess")
+			s, err = d.wordValue("stageAccess")
 			p.StageAccess = StageAccess(s)
 		case 1:
 			p.AcceptStageRequests, err = d.boolValue("acceptStageRequests")
@@ -81,7 +81,7 @@ func decodeSkips(d *decoder) ([]Skip, error) {
 			case 0:
 				s.UserID, err = d.stringValue("user")
 			case 1:
-				s.Reason, err = d.stringValue("reason")
+				s.Reason, err = d.wordValue("reason")
 			}
 			return err
 		})
@@ -135,7 +135,7 @@ func (p *ParticipantLeft) decodeJSON(d *decoder) error {
 		case 0:
 			p.UserID, err = d.stringValue("user")
 		case 1:
-			p.Status, err = d.stringValue("status")
+			p.Status, err = d.wordValue("status")
 		}
 		return err
 	})
@@ -162,7 +162,7 @@ func (p *PermissionsChanged) decodeJSON(d *decoder) error {
 		case 1:
 			err = p.Permissions.decodeJSON(d)
 		case 2:
-			p.Status, err = d.stringValue("status")
+			p.Status, err = d.wordValue("status")
 		}
 		return err
 	})
@@ -244,7 +244,7 @@ func decodeListJSON(d *decoder, users *[]string, reason *string, skipped *[]Skip
 		case 0:
 			*users, err = d.stringList("users")
 		case 1:
-			*reason, err = d.stringValue("reason")
+			*reason, err = d.wordValue("reason")
 		case 2:
 			*skipped, err = decodeSkips(d)
 		}
@@ -405,7 +405,7 @@ func (p *SeatWaitlisted) decodeJSON(d *decoder) error {
 		case 0:
 			p.Position, err = d.intValue("position")
 		case 1:
-			p.Status, err = d.stringValue("status")
+			p.Status, err = d.wordValue("status")
 		case 2:
 			p.MaxOnStage, err = d.intValue("maxOnStage")
 		}
@@ -440,7 +440,7 @@ func (p *StageBanned) decodeJSON(d *decoder) error {
 		case 1:
 			p.Until, err = d.timeValue("until")
 		case 2:
-			p.Status, err = d.stringValue("status")
+			p.Status, err = d.wordValue("status")
 		}
 		return err
 	})
@@ -573,18 +573,18 @@ func decodeLapses(d *decoder) ([]Lapse, error) {
 				l.UserID, err = d.stringValue("user")
 			case 1:
 				var s string
-				s, err = d.stringValue("kind")
+				s, err = d.wordValue("kind")
 				l.Kind = LapseKind(s)
 			case 2:
 				l.Since, err = d.timeValue("since")
 			case 3:
 				l.Deadline, err = d.timeValue("deadline")
 			case 4:
-				l.Setting, err = d.stringValue("setting")
+				l.Setting, err = d.wordValue("setting")
 			case 5:
 				l.Limit, err = d.durationValue("limit")
 			case 6:
-				l.Status, err = d.stringValue("status")
+				l.Status, err = d.wordValue("status")
 			}
 			return err
 		})
