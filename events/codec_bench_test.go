@@ -85,3 +85,48 @@ func BenchmarkRefSeal(b *testing.B) {
 		e.Hash = h
 	}
 }
+
+// codecBenchLapsed is a policy event: a Lapsed with two lapses.
+func codecBenchLapsed(b *testing.B) Envelope {
+	at := time.Unix(1_800_000_000, 0).UTC()
+	e := codecBenchEvent(b)
+	e.Type = TypeLapsed
+	e.Actor = ""
+	e.Payload = &Lapsed{Lapses: []Lapse{
+		{UserID: "viewer-0001", Kind: SlotEnded, Since: at.Add(-5 * time.Minute), Deadline: at,
+			Setting: "SpeakingSlot", Limit: Duration(5 * time.Minute), Status: "OnStage"},
+		{UserID: "viewer-0002", Kind: InvitationExpired, Since: at.Add(-90 * time.Second), Deadline: at.Add(time.Second),
+			Setting: "InvitationTTL", Limit: Duration(90 * time.Second), Status: "AcceptedToJoinStage"},
+	}}
+	if err := e.Seal(Hash{1}); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+func BenchmarkFastMarshalLapsed(b *testing.B) {
+	e := codecBenchLapsed(b)
+	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
+	for b.Loop() {
+		if _, err := Marshal(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFastUnmarshalLapsed(b *testing.B) {
+	e := codecBenchLapsed(b)
+	data, err := Marshal(&e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
+	for b.Loop() {
+		if _, err := Unmarshal(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -140,8 +140,11 @@ var refNames = func() map[string]bool {
 		case reflect.Pointer, reflect.Slice:
 			walk(t.Elem())
 		case reflect.Struct:
-			if t == reflect.TypeFor[time.Time]() {
+			switch t {
+			case reflect.TypeFor[time.Time]():
 				return
+			case reflect.TypeFor[Settings](): // written by its MarshalJSON
+				t = reflect.TypeFor[settingsWire]()
 			}
 			for i := range t.NumField() {
 				name, _, _ := bytes.Cut([]byte(t.Field(i).Tag.Get("json")), []byte(","))

@@ -83,27 +83,16 @@ type Envelope struct {
 // events, the named user for membership events, and the actor for the events
 // a user causes for themselves.
 func (e *Envelope) Users() []string {
+	if u, ok := e.user(); ok {
+		return []string{u}
+	}
 	switch p := e.Payload.(type) {
-	case *ParticipantJoined:
-		return []string{p.UserID}
-	case *ParticipantLeft:
-		return []string{p.UserID}
-	case *PermissionsChanged:
-		return []string{p.UserID}
 	case *AccessGranted:
 		return p.Users
 	case *AccessDenied:
 		return p.Users
 	case *Kicked:
 		return p.Users
-	case *StageBanned:
-		return []string{p.UserID}
-	case *BanLifted:
-		return []string{p.UserID}
-	case *Disconnected:
-		return []string{p.UserID}
-	case *Reconnected:
-		return []string{p.UserID}
 	case *Lapsed:
 		out := make([]string, 0, len(p.Lapses))
 		for _, l := range p.Lapses {
@@ -112,7 +101,31 @@ func (e *Envelope) Users() []string {
 			}
 		}
 		return out
+	}
+	return nil // unreachable: user covers the rest
+}
+
+// user returns the one user of Users for the events about one user, and
+// false for the list events and Lapsed.
+func (e *Envelope) user() (string, bool) {
+	switch p := e.Payload.(type) {
+	case *ParticipantJoined:
+		return p.UserID, true
+	case *ParticipantLeft:
+		return p.UserID, true
+	case *PermissionsChanged:
+		return p.UserID, true
+	case *StageBanned:
+		return p.UserID, true
+	case *BanLifted:
+		return p.UserID, true
+	case *Disconnected:
+		return p.UserID, true
+	case *Reconnected:
+		return p.UserID, true
+	case *AccessGranted, *AccessDenied, *Kicked, *Lapsed:
+		return "", false
 	default:
-		return []string{e.Actor}
+		return e.Actor, true
 	}
 }

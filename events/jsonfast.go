@@ -915,3 +915,187 @@ func daysIn(month, year int) int {
 	}
 	return 31
 }
+
+// appendJSONTimeAsIs appends t, in its own zone, as time.Time.MarshalJSON
+// writes it, and fails where MarshalJSON fails.
+func appendJSONTimeAsIs(b []byte, t time.Time) ([]byte, error) {
+	if _, offset := t.Zone(); offset == 0 {
+		// RFC 3339 writes any zero offset as Z: the UTC form.
+		const year0, year10000 = -62167219200, 253402300800 // Unix seconds
+		if u := t.UTC(); u.Unix() >= year0 && u.Unix() < year10000 {
+			b = append(b, '"')
+			b = appendRFC3339NanoUTC(b, u)
+			return append(b, '"'), nil
+		}
+	}
+	text, err := t.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return append(b, text...), nil
+}
+
+// appendJSONDuration appends d as a JSON string of time.Duration.String
+// (its MarshalText), without allocating.
+func appendJSONDuration(b []byte, d Duration) []byte {
+	// The digits are written backwards from the end of buf, as
+	// time.Duration.String does.
+	var buf [32]byte
+	w := len(buf)
+	u := uint64(d)
+	if d < 0 {
+		u = -u
+	}
+	if u < uint64(time.Second) {
+		// Less than a second: one unit, ns, µs or ms, with a fraction.
+		var prec int
+		w--
+		buf[w] = 's'
+		switch {
+		case u == 0:
+			return append(b, `"0s"`...)
+		case u < uint64(time.Microsecond):
+			w--
+			buf[w] = 'n'
+		case u < uint64(time.Millisecond):
+			prec = 3
+			w -= len("µ")
+			copy(buf[w:], "µ")
+		default:
+			prec = 6
+			w--
+			buf[w] = 'm'
+		}
+		w, u = durationFrac(buf[:w], u, prec)
+		w = durationInt(buf[:w], u)
+	} else {
+		// Hours, minutes and seconds with a fraction: "1h2m3.5s".
+		w--
+		buf[w] = 's'
+		w, u = durationFrac(buf[:w], u, 9)
+		w = durationInt(buf[:w], u%60)
+		if u /= 60; u > 0 {
+			w--
+			buf[w] = 'm'
+			w = durationInt(buf[:w], u%60)
+			if u /= 60; u > 0 {
+				w--
+				buf[w] = 'h'
+				w = durationInt(buf[:w], u)
+			}
+		}
+	}
+	if d < 0 {
+		w--
+		buf[w] = '-'
+	}
+	b = append(b, '"')
+	b = append(b, buf[w:]...)
+	return append(b, '"')
+}
+
+// durationFrac writes the last prec decimal digits of v before the end of
+// buf as a fraction (".5"), without trailing zeros and without the point
+// when they are all zero. It returns where it began and v without them.
+func durationFrac(buf []byte, v uint64, prec int) (int, uint64) {
+	w := len(buf)
+	digits := false
+	for range prec {
+		digit := v % 10
+		digits = digits || digit != 0
+		if digits {
+			w--
+			buf[w] = byte(digit) + '0'
+		}
+		v /= 10
+	}
+	if digits {
+		w--
+		buf[w] = '.'
+	}
+	return w, v
+}
+
+// durationInt writes v in decimal before the end of buf and returns where
+// it began.
+func durationInt(buf []byte, v uint64) int {
+	w := len(buf)
+	for {
+		w--
+		buf[w] = byte(v%10) + '0'
+		if v /= 10; v == 0 {
+			return w
+		}
+	}
+}
+
+// durationValue reads a Duration as encoding/json does (a string for
+// Duration.UnmarshalText), or null for 0.
+func (d *decoder) durationValue(field string) (Duration, error) {
+	s, null, err := d.stringOrNull(field)
+	if err != nil || null {
+		return 0, err
+	}
+	var v Duration
+	if err := v.UnmarshalText(s); err != nil {
+		return 0, d.errorf("%s: %v", field, err)
+	}
+	return v, nil
+}
+
+// wordValue is stringValue for the fields whose values are mostly a few
+// words (statuses, reasons, lapse kinds and settings, stage access): those
+// words come from constants, without allocating.
+func (d *decoder) wordValue(field string) (string, error) {
+	s, _, err := d.stringOrNull(field)
+	if err != nil || len(s) == 0 {
+		return "", err
+	}
+	switch string(s) {
+	case "None":
+		return "None", nil
+	case "OffStage":
+		return "OffStage", nil
+	case "RequestedToJoinStage":
+		return "RequestedToJoinStage", nil
+	case "AcceptedToJoinStage":
+		return "AcceptedToJoinStage", nil
+	case "OnStage":
+		return "OnStage", nil
+	case "NotParticipant":
+		return "NotParticipant", nil
+	case "PermissionDenied":
+		return "PermissionDenied", nil
+	case "InvalidState":
+		return "InvalidState", nil
+	case "Disconnected":
+		return "Disconnected", nil
+	case string(Allowed):
+		return string(Allowed), nil
+	case string(CanRequest):
+		return string(CanRequest), nil
+	case string(NotAllowed):
+		return string(NotAllowed), nil
+	case string(InvitationExpired):
+		return string(InvitationExpired), nil
+	case string(SlotEnded):
+		return string(SlotEnded), nil
+	case string(SeatOfferLapsed):
+		return string(SeatOfferLapsed), nil
+	case string(GraceExpired):
+		return string(GraceExpired), nil
+	case string(BanExpired):
+		return string(BanExpired), nil
+	case "InvitationTTL":
+		return "InvitationTTL", nil
+	case "SpeakingSlot":
+		return "SpeakingSlot", nil
+	case "SeatOfferTTL":
+		return "SeatOfferTTL", nil
+	case "ReconnectGrace":
+		return "ReconnectGrace", nil
+	case "BanUntil":
+		return "BanUntil", nil
+	}
+	return string(s), nil
+}

@@ -34,6 +34,7 @@ type config struct {
 	storage  jetstream.StorageType
 	maxAge   time.Duration
 	logger   *slog.Logger
+	groupMin int // 0: no group commit
 }
 
 func defaultConfig() config {
@@ -126,6 +127,28 @@ func WithMaxAge(d time.Duration) Option {
 			return badOption("max age %v, want 0 or at least 1s", d)
 		}
 		c.maxAge = d
+		return nil
+	}
+}
+
+// DefaultGroupMin is the group-commit threshold [OpenEmbedded] uses.
+const DefaultGroupMin = 32
+
+// WithGroupCommit turns group commit on (min >= 2) or off (0, the default
+// of [New]). With it on, whenever at least min single-event appends are
+// waiting at once, they are stored as one atomic batch (at most [MaxGroup]),
+// each still guarded by its own meeting's expected last sequence; fewer are
+// published one by one as usual. Turn it on for a server that syncs before
+// it acknowledges (the embedded default; `sync_interval: always`), where it
+// replaces one disk sync per event with one per group. On a server with the
+// default lazy sync a lone guarded publish is far cheaper than a batch:
+// leave it off there.
+func WithGroupCommit(min int) Option {
+	return func(c *config) error {
+		if min == 1 || min < 0 || min > MaxGroup {
+			return badOption("group commit threshold %d, want 0 (off) or 2 to %d", min, MaxGroup)
+		}
+		c.groupMin = min
 		return nil
 	}
 }

@@ -170,7 +170,7 @@ type Embedded struct {
 
 // OpenEmbedded starts a [Server] on dir with its defaults (sync before
 // acknowledge, no listening port), connects to it and opens a [Store] with
-// opts. Opening the same dir again brings every stored event back.
+// group commit on ([WithGroupCommit] of [DefaultGroupMin]) and opts. Opening the same dir again brings every stored event back.
 //
 //	emb, err := natsstore.OpenEmbedded(ctx, "/var/lib/stage")
 //	...
@@ -186,7 +186,7 @@ func OpenEmbedded(ctx context.Context, dir string, opts ...Option) (*Embedded, e
 		srv.Shutdown()
 		return nil, err
 	}
-	st, err := New(ctx, nc, opts...)
+	st, err := New(ctx, nc, append([]Option{WithGroupCommit(DefaultGroupMin)}, opts...)...)
 	if err != nil {
 		nc.Close()
 		srv.Shutdown()

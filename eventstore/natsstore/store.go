@@ -48,6 +48,8 @@ type Store struct {
 	mu    sync.Mutex
 	heads map[string]head // meeting -> its last known event
 
+	group *grouper // nil without group commit
+
 	closed atomic.Bool
 }
 
@@ -84,13 +86,21 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err := s.provision(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.groupMin > 0 {
+		s.group = newGrouper(s, cfg.groupMin)
+	}
 	return s, nil
 }
 
 // Close marks the store closed: later calls return eventstore.ErrClosed.
 // It does not close the connection. Close is idempotent.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.group != nil {
+		s.group.close()
+	}
 	return nil
 }
 
@@ -264,7 +274,9 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 		return 0, err
 	}
 	var seq uint64
-	if len(msgs) == 1 {
+	if len(msgs) == 1 && s.group != nil {
+		seq, err = s.group.append(ctx, &pending{msg: msgs[0], guard: lastSeq, result: make(chan groupResult, 1)})
+	} else if len(msgs) == 1 {
 		var ack *jetstream.PubAck
 		ack, err = s.js.PublishMsg(ctx, msgs[0],
 			jetstream.WithExpectStream(s.cfg.stream),
