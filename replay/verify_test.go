@@ -467,3 +467,115 @@ func TestVerify_mutations(t *testing.T) {
 		}
 	})
 }
+
+// policyWebinar runs a scenario with stage policies through the engine: a
+// seat limit, an invitation that lapses (recorded before the next command,
+// with its id), a ban, a dropped connection.
+func policyWebinar(t *testing.T) []events.Envelope {
+	t.Helper()
+	ctx := context.Background()
+	store := eventstore.NewMemory()
+	now := time.Date(2026, 11, 29, 14, 0, 0, 0, time.UTC)
+	eng, err := stage.New(store, stage.WithClock(func() time.Time { return now }), stage.WithAutoTick(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const m = "p1"
+	step := func(d time.Duration, actor string, a aggregate.Action) {
+		t.Helper()
+		now = now.Add(d)
+		if _, err := eng.Execute(ctx, m, aggregate.Command{Actor: actor, Action: a}); err != nil && !errors.Is(err, aggregate.ErrStageFull) {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		p := viewer
+		if u == "alice" {
+			p = host
+		}
+		step(0, "", aggregate.AddParticipant{Participant: aggregate.Participant{UserID: u, Permissions: p}})
+	}
+	step(time.Second, "alice", aggregate.Configure{Settings: events.Settings{MaxOnStage: 1, InvitationTTL: time.Minute, ReconnectGrace: time.Minute}}) // 5
+	step(time.Second, "bob", aggregate.RequestAccess{})                                                                                                // 6
+	step(time.Second, "alice", aggregate.GrantAccess{Users: []string{"bob", "carol", "dave"}})                                                         // 7
+	step(time.Second, "bob", aggregate.Join{})                                                                                                         // 8
+	step(time.Second, "carol", aggregate.Join{})                                                                                                       // 9: full, waitlisted
+	step(2*time.Minute, "alice", aggregate.BanFromStage{UserID: "dave"})                                                                               // 10: Lapsed, 11: banned
+	step(time.Second, "", aggregate.Disconnect{UserID: "bob"})                                                                                         // 12
+	step(time.Second, "", aggregate.Reconnect{UserID: "bob"})                                                                                          // 13
+	step(time.Second, "alice", aggregate.LiftBan{UserID: "dave"})                                                                                      // 14
+	var out []events.Envelope
+	for e, err := range store.ReadAll(ctx, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestVerify_policies(t *testing.T) {
+	log := policyWebinar(t)
+	var types []events.Type
+	for _, e := range log {
+		types = append(types, e.Type)
+	}
+	for _, want := range []events.Type{events.TypeSettingsChanged, events.TypeSeatWaitlisted, events.TypeLapsed,
+		events.TypeStageBanned, events.TypeDisconnected, events.TypeReconnected, events.TypeBanLifted} {
+		if !slices.Contains(types, want) {
+			t.Fatalf("scenario lacks %s: %v", want, types)
+		}
+	}
+	rep, err := replay.Verify(context.Background(), seq(log))
+	if err != nil || !rep.OK() || len(rep.Unchecked) != 0 {
+		t.Fatalf("clean policy log: %+v %v", rep, err)
+	}
+	at := func(typ events.Type) int { return slices.Index(types, typ) }
+	cases := []struct {
+		name string
+		edit func(evs []events.Envelope) []events.Envelope
+		want replay.FindingKind
+	}{
+		{"ban by a viewer", func(evs []events.Envelope) []events.Envelope {
+			evs[at(events.TypeStageBanned)].Actor = "carol"
+			return evs
+		}, replay.Illegal},
+		{"policies set by a viewer", func(evs []events.Envelope) []events.Envelope {
+			evs[at(events.TypeSettingsChanged)].Actor = "dave"
+			return evs
+		}, replay.Illegal},
+		{"lapse not due yet", func(evs []events.Envelope) []events.Envelope {
+			i := at(events.TypeLapsed)
+			for j := i; j < len(evs); j++ {
+				evs[j].Time = evs[j].Time.Add(-90 * time.Second) // the invitation had 1m
+			}
+			return evs
+		}, replay.Illegal},
+		{"lapse left out", func(evs []events.Envelope) []events.Envelope {
+			i := at(events.TypeLapsed)
+			evs = slices.Delete(evs, i, i+1)
+			for j := i; j < len(evs); j++ {
+				evs[j].Version--
+			}
+			return evs
+		}, replay.Mismatch},
+		{"waitlisted with room on stage", func(evs []events.Envelope) []events.Envelope {
+			i := at(events.TypeSeatWaitlisted)
+			evs[i].Payload.(*events.SeatWaitlisted).MaxOnStage = 2
+			return evs
+		}, replay.Mismatch},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			evs := c.edit(clone(t, log))
+			reseal(t, evs, 0)
+			rep, err := replay.Verify(context.Background(), seq(evs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() || rep.Findings[0].Kind != c.want {
+				t.Fatalf("findings %v, want first %s", rep.Findings, c.want)
+			}
+		})
+	}
+}
