@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/projections"
 )
 
@@ -25,7 +26,8 @@ type TimelineOptions struct {
 // scripts, fonts or links to fetch): one row per user who was on stage or
 // asked to be (host names in bold); a bar for each interval on stage; a thin
 // bar for each wait in the request queue; and marks for requests, grants,
-// denials, cancellations and kicks. Every shape carries a <title> (a tooltip
+// denials, cancellations and kicks, and a note mark for every other event
+// about a drawn user (bans, waitlisting, lapses, dropped connections). Every shape carries a <title> (a tooltip
 // in browsers) and data-user / data-kind attributes for tools.
 func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error {
 	if o.Width <= 0 {
@@ -73,7 +75,7 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		o.Width, height, o.Width, height)
 	p(`<title>%s</title>`+"\n", esc(o.Title))
-	p(`<style>.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill:#c9c9c9}.granted{fill:#2e9e4f}.denied{stroke:#c62828;stroke-width:2.5}.cancelled{fill:#fff;stroke:#777;stroke-width:1.5}.request{fill:#f2a900}.kick{stroke:#c62828;stroke-width:2.5}.auto{fill:#2e9e4f;opacity:.5}.grid{stroke:#e4e4e4}.axis{fill:#555}.name{fill:#222}.host{font-weight:bold}</style>` + "\n")
+	p(`<style>.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill:#c9c9c9}.granted{fill:#2e9e4f}.denied{stroke:#c62828;stroke-width:2.5}.cancelled{fill:#fff;stroke:#777;stroke-width:1.5}.request{fill:#f2a900}.kick{stroke:#c62828;stroke-width:2.5}.auto{fill:#2e9e4f;opacity:.5}.note{fill:#8e44ad}.grid{stroke:#e4e4e4}.axis{fill:#555}.name{fill:#222}.host{font-weight:bold}</style>` + "\n")
 	p(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
 	p(`<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>`+"\n", left, esc(o.Title))
 	p(`<text x="%d" y="44" class="axis">%s – %s UTC, %d on stage, %d requests</text>`+"\n", left,
@@ -168,6 +170,21 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 				esc(s.UserID), kx+2, yy-5, clock(s.Left), esc(s.By), esc(s.UserID))
 		}
 	}
+	// Other events about a drawn user (bans, waitlisting, lapses, dropped
+	// connections, and event types added later): a small mark with the
+	// event's sentence as its title.
+	for _, en := range h.Entries {
+		if drawn[en.Type] {
+			continue
+		}
+		for _, u := range en.Users {
+			if _, ok := row[u]; !ok {
+				continue
+			}
+			p(`<rect class="mark note" data-kind="%s" data-user="%s" x="%.1f" y="%.1f" width="6" height="6" transform="rotate(45 %.1f %.1f)"><title>%s %s</title></rect>`+"\n",
+				esc(string(en.Type)), esc(u), x(en.Time)-3, y(u)-3, x(en.Time), y(u), clock(en.Time), esc(en.Text))
+		}
+	}
 	// Legend.
 	ly := bottom + 44
 	items := []struct{ shape, label string }{
@@ -178,6 +195,7 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 		{`<path class="denied" d="M6 -4l8 8m0-8l-8 8"/>`, "denied"},
 		{`<circle class="cancelled" cx="10" cy="0" r="4"/>`, "cancelled / withdrawn"},
 		{`<circle class="auto" cx="10" cy="0" r="4"/>`, "no approval needed"},
+		{`<rect class="note" x="7" y="-3" width="6" height="6" transform="rotate(45 10 0)"/>`, "ban, waitlist, lapse, connection"},
 	}
 	p(`<g class="legend" transform="translate(%d %d)">`+"\n", left, ly)
 	lx, lrow := 0, 0
@@ -211,6 +229,15 @@ func timelineRows(h *projections.History) []string {
 		}
 	}
 	return slices.Clip(out)
+}
+
+// drawn are the event types the timeline shows as bars and marks of their
+// own; every other event about a drawn user gets a note mark.
+var drawn = map[events.Type]bool{
+	events.TypeParticipantJoined: true, events.TypeParticipantLeft: true, events.TypePermissionsChanged: true,
+	events.TypeAccessRequested: true, events.TypeAccessRequestCancelled: true, events.TypeAccessGranted: true,
+	events.TypeAccessDenied: true, events.TypeStageJoined: true, events.TypeStageLeft: true, events.TypeKicked: true,
+	events.TypeSettingsChanged: true,
 }
 
 func countReal(rs []projections.RequestRecord) int {
