@@ -26,6 +26,11 @@ var ErrRunnerStopped = errors.New("projections: runner stopped")
 // first, so each meeting's state is always the fold of its whole log and the
 // roster is byte-for-byte the one an offline fold gives.
 //
+// The roster is the log's: a deadline that has passed but is not recorded
+// yet (an engine records lapses at each deadline, see stage.WithAutoTick)
+// shows once its Lapsed event is stored; apply aggregate.At to a state for
+// the view at a given time.
+//
 // A Runner is safe for concurrent use.
 type Runner struct {
 	store eventstore.Store
