@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"testing"
 )
 
@@ -27,6 +28,7 @@ func BenchmarkOurs(b *testing.B) {
 			b.Run(fmt.Sprintf("guarded/callers=%d/%v", callers, sync), EngineJetStream(callers, 1000, sync))
 		}
 	}
+	b.Run("replay", OursReplay)
 }
 
 func BenchmarkRaw(b *testing.B) {
@@ -38,4 +40,11 @@ func BenchmarkRaw(b *testing.B) {
 		b.Run(fmt.Sprintf("async/%v", sync), RawAsyncPublish(1000, sync))
 		b.Run(fmt.Sprintf("batch100/%v", sync), RawAtomicBatch(100, sync))
 	}
+	b.Run("replay", RawReplay)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	closeFilled()
+	os.Exit(code)
 }
