@@ -118,45 +118,17 @@ func Open(ctx context.Context, location string, opts ...OpenOption) (Source, err
 func StoreSource(s eventstore.Store) Source { return &storeSource{s: s} }
 
 type storeSource struct {
-	s        eventstore.Store
-	close    func() error
-	progress Progress
-	head     func(context.Context) int64 // last position, for progress; may be nil
+	s eventstore.Store
 }
 
 func (s *storeSource) Events(ctx context.Context, meetingID string) iter.Seq2[events.Envelope, error] {
 	if meetingID != "" {
 		return s.s.Load(ctx, meetingID, 1)
 	}
-	evs := s.s.ReadAll(ctx, 1)
-	if s.progress == nil {
-		return evs
-	}
-	return func(yield func(events.Envelope, error) bool) {
-		var total int64
-		if s.head != nil {
-			total = s.head(ctx)
-		}
-		var n int64
-		for e, err := range evs {
-			n++
-			if n%1024 == 0 {
-				s.progress(int64(e.Seq), total)
-			}
-			if !yield(e, err) {
-				return
-			}
-		}
-		s.progress(max(total, n), total)
-	}
+	return s.s.ReadAll(ctx, 1)
 }
 
-func (s *storeSource) Close() error {
-	if s.close != nil {
-		return s.close()
-	}
-	return nil
-}
+func (s *storeSource) Close() error { return nil }
 
 // DecodeError is a line of a JSON Lines file, or a message of a stream, that
 // is not a valid event. It wraps events.ErrMalformed.
