@@ -10,6 +10,7 @@ import (
 	"github.com/productdb/stage"
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/eventstore"
+	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/projections"
 )
 
@@ -125,4 +126,47 @@ func ExampleEngine_Watch() {
 	// 4 stageStatusUpdate -> bob
 	// 4 stageRequestApproved -> bob
 	// 4 stageAccessRequestUpdate -> alice
+}
+
+// TestEngine_Watch_jetstream follows a meeting on the embedded JetStream store.
+func TestEngine_Watch_jetstream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	emb, err := natsstore.OpenEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	eng, err := stage.New(emb.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}
+	viewer := aggregate.Permissions{StageAccess: aggregate.CanRequest}
+	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: host})
+	eng.AddParticipant(ctx, "other", aggregate.Participant{UserID: "zed", Permissions: viewer})
+	res, _ := eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "bob", Permissions: viewer})
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	got := make(chan projections.Notification, 10)
+	go func() {
+		for n, err := range eng.Watch(wctx, "w", res.Version+1) {
+			if err != nil {
+				return
+			}
+			got <- n
+		}
+	}()
+	eng.RequestAccess(ctx, "other", "zed")
+	eng.RequestAccess(ctx, "w", "bob")
+	for _, want := range []string{"stageStatusUpdate bob", "newStageRequest alice", "stageAccessRequestUpdate alice"} {
+		select {
+		case n := <-got:
+			if s := fmt.Sprint(n.Type, " ", n.Recipient); s != want {
+				t.Errorf("got %s, want %s", s, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("waited for %s", want)
+		}
+	}
 }
