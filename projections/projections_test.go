@@ -14,6 +14,7 @@ import (
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/eventstore"
+	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/projections"
 )
 
@@ -359,5 +360,50 @@ func TestHistory_unknownEventType(t *testing.T) {
 	}
 	if ns := projections.Notify(h.State(), &e); len(ns) != 0 {
 		t.Errorf("notifications %+v", ns)
+	}
+}
+
+// TestRunner_jetstream runs the live projection on the embedded JetStream
+// store: read-your-writes by position, and the offline fold's roster.
+func TestRunner_jetstream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	emb, err := natsstore.OpenEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	eng, err := stage.New(emb.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projections.NewRunner(emb.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startRunner(t, r)
+	defer stop()
+	eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "alice", Permissions: host})
+	eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "bob", Permissions: viewer})
+	eng.RequestAccess(ctx, "m", "bob")
+	res, err := eng.GrantAccess(ctx, "m", "alice", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitFor(ctx, res.Position); err != nil {
+		t.Fatal(err)
+	}
+	live, err := r.Roster(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := projections.Fold("m", emb.Store.Load(ctx, "m", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(live)
+	b, _ := json.Marshal(projections.RosterOf(s))
+	if string(a) != string(b) || len(live.Accepted) != 1 {
+		t.Errorf("live %s\noffline %s", a, b)
 	}
 }
