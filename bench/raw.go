@@ -136,7 +136,7 @@ func RawAsyncPublish(meetings int, sync Sync) func(*testing.B) {
 		data := payload()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := js.PublishAsync(subject("raw", i%meetings), data); err != nil {
+			if _, err := js.PublishAsync(subject("raw", i%meetings), data, jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 		}
