@@ -49,7 +49,7 @@ type meeting struct {
 	id    string
 	lock  chan struct{}
 	state *aggregate.State
-	stale bool // an append ended ambiguously: catch up before deciding
+	stale bool   // an append ended ambiguously: catch up before deciding
 	seq   uint64 // the store position (Seq) of the state's last event
 
 	// The version of the meeting's latest snapshot (loaded or written;
