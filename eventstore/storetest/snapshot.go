@@ -56,6 +56,12 @@ func testSnapshots(t *testing.T, s eventstore.Store) {
 	save("m-snap-b", other)
 	check("m-snap-b", other)
 	check("m-snap-a", b)
+	odd := snap(3, 10) // any valid meeting id has its own snapshot
+	for _, id := range []string{"m:snap/ü#1", "m_snap-a", "m=snap"} {
+		save(id, odd)
+		check(id, odd)
+	}
+	check("m-snap-a", b)
 	if _, found, err := ss.LoadSnapshot(ctx, "m-snap-none"); err != nil || found {
 		t.Fatalf("LoadSnapshot of a meeting without one: found %v, %v", found, err)
 	}
