@@ -29,6 +29,9 @@ func BenchmarkColdLoad(b *testing.B) {
 	for _, snapshots := range []bool{false, true} {
 		b.Run(fmt.Sprintf("events=100000/snapshots=%v", snapshots), ColdLoad(100_000, snapshots))
 	}
-	b.Run("stream=10000/meeting=100", ColdLoadInStream(10_000, 100))
-	b.Run("stream=1000000/meeting=100", ColdLoadInStream(1_000_000, 100))
+	for _, snapshots := range []bool{false, true} {
+		for _, n := range []int{10_000, 1_000_000} {
+			b.Run(fmt.Sprintf("stream=%d/meeting=100/snapshots=%v", n, snapshots), ColdLoadInStream(n, 100, snapshots))
+		}
+	}
 }

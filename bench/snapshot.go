@@ -164,12 +164,13 @@ func coldLoads(b *testing.B, nc *nats.Conn, user string, every int) {
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(loads), "ms/load")
 }
 
-// ColdLoadInStream: the cold load (without snapshots) of one meeting of
-// perMeeting events in a stream of total events, the events of
-// total/perMeeting meetings interleaved one by one, as live meetings write
-// them. Compare a large stream with a small one: a meeting's load should
-// not grow with the stream.
-func ColdLoadInStream(total, perMeeting int) func(*testing.B) {
+// ColdLoadInStream: the cold load of one meeting of perMeeting events in a
+// stream of total events, the events of total/perMeeting meetings
+// interleaved one by one, as live meetings write them. Compare a large
+// stream with a small one: a meeting's load should not grow with the
+// stream. With snapshots, the meeting has one at its last event (taken
+// every perMeeting events); without, its events are read from the first.
+func ColdLoadInStream(total, perMeeting int, snapshots bool) func(*testing.B) {
 	return func(b *testing.B) {
 		e := startEnv(b, LazySync)
 		defer e.close()
@@ -199,6 +200,18 @@ func ColdLoadInStream(total, perMeeting int) func(*testing.B) {
 			}
 		}
 		// storetest's events are joins of "u<version>"; ask for one.
-		coldLoads(b, e.nc, "u1", 0)
+		every := 0
+		if snapshots {
+			every = perMeeting
+			eng, err := stage.New(fill, stage.WithAutoTick(false), stage.WithSnapshotEvery(every))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := eng.Status(ctx, BigMeeting, "u1"); err != nil {
+				b.Fatal(err)
+			}
+			eng.Close()
+		}
+		coldLoads(b, e.nc, "u1", every)
 	}
 }
