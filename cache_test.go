@@ -3,7 +3,6 @@ package stage
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/productdb/stage/aggregate"
@@ -44,62 +43,4 @@ func TestEngine_cacheBound(t *testing.T) {
 	if err != nil || st != aggregate.AcceptedToJoinStage {
 		t.Fatalf("m0 h: %v %v, want AcceptedToJoinStage", st, err)
 	}
-}
-
-// BenchmarkIdleMeetingMemory reports the engine's memory per cached idle
-// meeting: a host and a viewer who requested, was granted, joined and left
-// (six events), and the same after 200 more commands, when the meeting's
-// idempotency window (aggregate.CommandWindow) is full. The store's own
-// memory is not counted.
-func BenchmarkIdleMeetingMemory(b *testing.B) {
-	b.Run("commands=6", func(b *testing.B) { benchIdleMeeting(b, 0) })
-	b.Run("commands=206", func(b *testing.B) { benchIdleMeeting(b, 100) })
-}
-
-func benchIdleMeeting(b *testing.B, cycles int) {
-	ctx := context.Background()
-	const n = 2000
-	var store *eventstore.Memory
-	host := aggregate.Participant{UserID: "host", Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}
-	viewer := aggregate.Participant{UserID: "viewer", Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}}
-	for b.Loop() {
-		store = eventstore.NewMemory()
-		eng, err := New(store, WithCacheSize(n))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := range n {
-			m := fmt.Sprintf("meeting-%06d", i)
-			must := func(_ Result, err error) {
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			must(eng.AddParticipant(ctx, m, host))
-			must(eng.AddParticipant(ctx, m, viewer))
-			must(eng.RequestAccess(ctx, m, "viewer"))
-			must(eng.GrantAccess(ctx, m, "host", "viewer"))
-			must(eng.Join(ctx, m, "viewer"))
-			must(eng.Leave(ctx, m, "viewer"))
-			for range cycles {
-				must(eng.RequestAccess(ctx, m, "viewer"))
-				must(eng.CancelRequestAccess(ctx, m, "viewer"))
-			}
-		}
-		with := heap()
-		runtime.KeepAlive(eng)
-		eng = nil
-		without := heap()
-		b.ReportMetric(float64(with-without)/n, "B/meeting")
-		runtime.KeepAlive(eng)
-	}
-	runtime.KeepAlive(store)
-}
-
-func heap() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/productdb/stage"
@@ -42,9 +41,6 @@ func (s *stageEnv) close() {
 	s.env.close()
 }
 
-// meetingName names the benchmark meetings.
-func meetingName(i int) string { return fmt.Sprintf("m%06d", i) }
-
 // Cycle is the command mix of the engine workloads: a viewer requests, a
 // host grants, the viewer joins and leaves. Every command is accepted, and
 // each is one event.
@@ -63,12 +59,10 @@ func Populate(b testing.TB, eng *stage.Engine, meetings int) {
 	ctx := context.Background()
 	for i := range meetings {
 		m := meetingName(i)
-		if _, err := eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "host",
-			Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}); err != nil {
+		if _, err := eng.AddParticipant(ctx, m, hostP); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "viewer",
-			Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}}); err != nil {
+		if _, err := eng.AddParticipant(ctx, m, viewerP("viewer")); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -183,52 +183,6 @@ func RawAtomicBatch(size int, sync Sync) func(*testing.B) {
 	}
 }
 
-// RawOrderedReplay: an ordered consumer reads a stream of n messages over
-// meetings subjects from the start; one b.N iteration is one whole read.
-func RawOrderedReplay(n, meetings int) func(*testing.B) {
-	return func(b *testing.B) {
-		e := startEnv(b, LazySync)
-		defer e.close()
-		js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
-		rawStream(b, js)
-		fillRaw(b, js, n, meetings)
-		ctx := context.Background()
-		b.ResetTimer()
-		for range b.N {
-			cons, err := js.OrderedConsumer(ctx, "RAW", jetstream.OrderedConsumerConfig{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			msgs, err := cons.Messages()
-			if err != nil {
-				b.Fatal(err)
-			}
-			for got := 0; got < n; got++ {
-				if _, err := msgs.Next(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			msgs.Stop()
-		}
-		b.StopTimer()
-		perSecond(b, b.N*n, "msgs/s")
-	}
-}
-
-func fillRaw(b testing.TB, js jetstream.JetStream, n, meetings int) {
-	data := payload()
-	for i := range n {
-		if _, err := js.PublishAsync(subject("raw", i%meetings), data); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		b.Fatal("fill not acknowledged")
-	}
-}
-
 func uitoa(v uint64) string {
 	var buf [20]byte
 	i := len(buf)

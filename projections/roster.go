@@ -1,5 +1,18 @@
 // Package projections holds the read models folded from a meeting's events:
-// the roster (who is on stage, accepted, requesting, and the request queue).
+// the roster (who is on stage, accepted, requesting, and the request queue),
+// the client notifications each event causes ([Notify]), and the audit
+// history ([History]: every event in words, stage intervals, request
+// outcomes with wait times and deciders).
+//
+// A [Runner] keeps every meeting's roster current by following the store's
+// subscription; after a command, WaitFor its Result.Position to read your
+// own write:
+//
+//	r, _ := projections.NewRunner(store)
+//	go r.Run(ctx)
+//	res, _ := eng.RequestAccess(ctx, "webinar-1", "bob")
+//	r.WaitFor(ctx, res.Position)
+//	roster, _ := r.Roster(ctx, "webinar-1") // includes bob's request
 //
 // A projection is a fold: the engine's live roster and the replay tool's
 // roster at a past version are computed by the same code from the same

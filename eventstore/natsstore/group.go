@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -215,7 +216,7 @@ func (g *grouper) commit(batch []*pending) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 	defer cancel()
-	ack, err := jetstreamext.PublishMsgBatch(ctx, g.s.js, msgs)
+	ack, err := g.s.publishBatch(ctx, msgs)
 	if err == nil {
 		for i, p := range batch {
 			p.result <- groupResult{seq: ack.Sequence - uint64(len(batch)-1-i)}
@@ -243,4 +244,25 @@ func (g *grouper) commit(batch []*pending) {
 		}()
 	}
 	wg.Wait()
+}
+
+// publishBatch publishes msgs as one atomic batch. A batch whose first
+// message finds no responder (a stream leader being elected, a server
+// restarting) was not stored at all: it is tried again, as the jetstream
+// package does for a lone publish, a few times a quarter second apart.
+func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreamext.BatchAck, error) {
+	const attempts, wait = 4, 250 * time.Millisecond
+	for i := 1; ; i++ {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+		if !errors.Is(err, nats.ErrNoResponders) || i == attempts {
+			return ack, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
 }

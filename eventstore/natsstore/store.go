@@ -297,7 +297,7 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 		msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.stream)
 		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
 		var ack *jetstreamext.BatchAck
-		ack, err = jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+		ack, err = s.publishBatch(ctx, msgs)
 		if err == nil {
 			seq = ack.Sequence
 		}
