@@ -14,7 +14,6 @@ import (
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/eventstore/natsstore"
-	"github.com/productdb/stage/eventstore/storetest"
 )
 
 // BigMeeting is the meeting of the cold-load workloads.
@@ -129,13 +128,43 @@ func ColdLoad(n int, snapshots bool) func(*testing.B) {
 		if snapshots {
 			every = 1000
 		}
-		coldLoads(b, e.nc, "host", every)
+		coldLoads(b, e.nc, BigMeeting, "host", every)
 	}
 }
 
-// coldLoads times b.N first reads (user's status) of BigMeeting by a
-// fresh Engine, snapshotting every so many events, on a fresh store.
-func coldLoads(b *testing.B, nc *nats.Conn, user string, every int) {
+// ColdLoadInStream: the cold load of one meeting in the stream of n events
+// over meetings meetings that the replay workloads read (fillStream: each
+// meeting's events interleaved with the others', as live meetings write
+// them). Compare a large stream with a small one of as many events per
+// meeting: a meeting's load should not grow with the stream. With
+// snapshots, the meeting has one at its last event; without, its events
+// are read from the first.
+func ColdLoadInStream(n, meetings int, snapshots bool) func(*testing.B) {
+	return func(b *testing.B) {
+		f := fillStream(b, n, meetings)
+		ctx := context.Background()
+		every := 0
+		if snapshots {
+			every = n / meetings // the meeting's length: one snapshot at its head
+			eng, err := stage.New(f.store, stage.WithAutoTick(false), stage.WithSnapshotEvery(every))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := eng.Status(ctx, coldMeeting(meetings), "host"); err != nil {
+				b.Fatal(err)
+			}
+			eng.Close()
+		}
+		coldLoads(b, f.nc, coldMeeting(meetings), "host", every)
+	}
+}
+
+// coldMeeting is the meeting of a filled stream that ColdLoadInStream loads.
+func coldMeeting(meetings int) string { return meetingName(meetings / 2) }
+
+// coldLoads times b.N first reads (user's status in meeting) by a fresh
+// Engine, snapshotting every so many events, on a fresh store.
+func coldLoads(b *testing.B, nc *nats.Conn, meeting, user string, every int) {
 	ctx := context.Background()
 	var total time.Duration
 	loads := 0
@@ -151,7 +180,7 @@ func coldLoads(b *testing.B, nc *nats.Conn, user string, every int) {
 		}
 		b.StartTimer()
 		start := time.Now()
-		if _, err := eng.Status(ctx, BigMeeting, user); err != nil {
+		if _, err := eng.Status(ctx, meeting, user); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
@@ -162,56 +191,4 @@ func coldLoads(b *testing.B, nc *nats.Conn, user string, every int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(loads), "ms/load")
-}
-
-// ColdLoadInStream: the cold load of one meeting of perMeeting events in a
-// stream of total events, the events of total/perMeeting meetings
-// interleaved one by one, as live meetings write them. Compare a large
-// stream with a small one: a meeting's load should not grow with the
-// stream. With snapshots, the meeting has one at its last event (taken
-// every perMeeting events); without, its events are read from the first.
-func ColdLoadInStream(total, perMeeting int, snapshots bool) func(*testing.B) {
-	return func(b *testing.B) {
-		e := startEnv(b, LazySync)
-		defer e.close()
-		js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx := context.Background()
-		fill, err := natsstore.New(ctx, e.nc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer fill.Close()
-		meetings := total / perMeeting
-		chains := make([]*storetest.Chain, meetings)
-		for i := range chains {
-			chains[i] = storetest.NewChain(meetingName(i))
-		}
-		chains[0].MeetingID = BigMeeting
-		const chunk = 10_000
-		evs := make([]events.Envelope, 0, chunk)
-		for i := range total {
-			evs = append(evs, chains[i%meetings].Next(1)...)
-			if len(evs) == chunk || i == total-1 {
-				publishEvents(b, js, fill, evs)
-				evs = evs[:0]
-			}
-		}
-		// storetest's events are joins of "u<version>"; ask for one.
-		every := 0
-		if snapshots {
-			every = perMeeting
-			eng, err := stage.New(fill, stage.WithAutoTick(false), stage.WithSnapshotEvery(every))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := eng.Status(ctx, BigMeeting, "u1"); err != nil {
-				b.Fatal(err)
-			}
-			eng.Close()
-		}
-		coldLoads(b, e.nc, "u1", every)
-	}
 }
