@@ -36,6 +36,18 @@
 // the store first, so an Engine sees what other Engines on the same store
 // wrote.
 //
+// # Snapshots
+//
+// When the store keeps snapshots (implements eventstore.Snapshotter, as
+// the memory and JetStream stores do), the Engine writes each meeting's
+// state (aggregate.State.MarshalBinary) every [WithSnapshotEvery] events
+// (default 1,000), in the background, and loads a meeting it does not hold
+// from its latest snapshot and the events after it. A snapshot is never
+// trusted over the log: unless the log's event at the snapshot's version
+// has the hash the snapshot names, it is discarded and the meeting folded
+// from its first event. So a cold load reads at most about 1,000 events,
+// however long the meeting.
+//
 // # Policies and time
 //
 // Each meeting can turn on policies with [Engine.Configure] (hosts only):

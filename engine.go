@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,9 @@ type Engine struct {
 	tickCtx   context.Context
 	stopTicks context.CancelFunc
 	ticking   sync.WaitGroup
+
+	// snapshots counts the snapshot writes in flight (Close waits for them).
+	snapshots sync.WaitGroup
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -45,7 +49,13 @@ type meeting struct {
 	id    string
 	lock  chan struct{}
 	state *aggregate.State
-	stale bool // an append ended ambiguously: catch up before deciding
+	stale bool   // an append ended ambiguously: catch up before deciding
+	seq   uint64 // the store position (Seq) of the state's last event
+
+	// The version of the meeting's latest snapshot (loaded or written;
+	// guarded by lock), and whether a snapshot write is in flight.
+	snapVersion uint64
+	snapping    atomic.Bool
 
 	users int           // callers holding or waiting for the meeting; e.mu guards it
 	elem  *list.Element // place in e.lru; e.mu guards it
@@ -95,8 +105,8 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 }
 
 // Close stops the engine: later calls return [ErrClosed], scheduled ticks
-// are cancelled, and Close waits for a tick in flight to end. It does not
-// close the store. Close is idempotent.
+// are cancelled, and Close waits for a tick and the snapshot writes in
+// flight to end. It does not close the store. Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.closed = true
@@ -111,6 +121,7 @@ func (e *Engine) Close() error {
 	e.stopTicks()
 	e.mu.Unlock()
 	e.ticking.Wait()
+	e.snapshots.Wait()
 	return nil
 }
 
@@ -191,6 +202,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 				d.Events[i].Seq = pos - uint64(len(d.Events)-1-i)
 				aggregate.Evolve(m.state, &d.Events[i])
 			}
+			m.seq = pos
 			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, d.Err
 		}
 		if !errors.Is(err, eventstore.ErrConflict) {
@@ -290,8 +302,7 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 		return nil, ctx.Err()
 	}
 	if m.state == nil {
-		m.state = aggregate.NewState(meetingID)
-		if err := e.catchUp(ctx, m); err != nil {
+		if err := e.load(ctx, m); err != nil {
 			m.state = nil
 			e.release(m)
 			return nil, err
@@ -304,6 +315,7 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 func (e *Engine) release(m *meeting) {
 	if m.state != nil {
 		e.schedule(m)
+		e.maybeSnapshot(m)
 	}
 	<-m.lock
 	e.unuse(m)
@@ -357,6 +369,7 @@ func (e *Engine) catchUp(ctx context.Context, m *meeting) error {
 			return err
 		}
 		aggregate.Evolve(s, &ev)
+		m.seq = ev.Seq
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ type config struct {
 	backoffMax  time.Duration
 	autoTick    bool
 	cacheSize   int
+
+	snapshotEvery uint64
 }
 
 func defaultConfig() config {
@@ -32,6 +34,8 @@ func defaultConfig() config {
 		backoffMax:  100 * time.Millisecond,
 		autoTick:    true,
 		cacheSize:   DefaultCacheSize,
+
+		snapshotEvery: DefaultSnapshotEvery,
 	}
 }
 
@@ -104,6 +108,29 @@ func WithCacheSize(n int) Option {
 			return fmt.Errorf("stage: WithCacheSize: %d < 1", n)
 		}
 		c.cacheSize = n
+		return nil
+	}
+}
+
+// DefaultSnapshotEvery is how many events apart an Engine snapshots a
+// meeting unless told otherwise (see [WithSnapshotEvery]).
+const DefaultSnapshotEvery = 1000
+
+// WithSnapshotEvery sets how often the engine snapshots a meeting, when
+// its store keeps snapshots (implements eventstore.Snapshotter): once a
+// meeting's state is n or more events past its latest snapshot, the
+// engine writes a new one in the background, never on a command's path
+// (default [DefaultSnapshotEvery]). A meeting that is not cached is
+// loaded from its snapshot and the events after it, if the log's event at
+// the snapshot's version has the hash the snapshot names; otherwise the
+// snapshot is discarded and the meeting folded from its first event.
+// Zero turns snapshots off: neither read nor written.
+func WithSnapshotEvery(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("stage: WithSnapshotEvery: %d < 0", n)
+		}
+		c.snapshotEvery = uint64(n)
 		return nil
 	}
 }

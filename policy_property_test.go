@@ -29,6 +29,33 @@ type policyMachine struct {
 	users []string
 	steps int
 	stats map[string]int // what the run covered: event types, lapse kinds, errors
+
+	snapEvery int // the engine snapshots the meeting every so many events
+}
+
+// start starts an engine on the store: one that loads the meeting from
+// its latest snapshot.
+func (m *policyMachine) start(t *rapid.T) {
+	eng, err := stage.New(m.store, stage.WithClock(m.clock.Now), stage.WithAutoTick(false), stage.WithSnapshotEvery(m.snapEvery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.eng = eng
+}
+
+// Restart replaces the engine with a new one, which loads the meeting from
+// the snapshot the old one wrote last (Close waits for it) and the events
+// after it; Check compares its state with a fold of the whole log.
+func (m *policyMachine) Restart(t *rapid.T) {
+	m.eng.Close()
+	m.start(t)
+	m.stats["restart"]++
+	if _, err := m.eng.Roster(m.ctx, polMeeting); err != nil {
+		t.Fatal(err)
+	}
+	if live, raw := m.eng.CachedStateForTest(polMeeting), m.fold(t); !live.Equal(raw) {
+		t.Fatalf("after a restart, the loaded state differs from a fold of the log at version %d", raw.Version())
+	}
 }
 
 const polMeeting = "prop"
@@ -37,11 +64,8 @@ func (m *policyMachine) init(t *rapid.T) {
 	m.ctx = context.Background()
 	m.store = eventstore.NewMemory()
 	m.clock = &polClock{t: polT0}
-	eng, err := stage.New(m.store, stage.WithClock(m.clock.Now), stage.WithAutoTick(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.eng = eng
+	m.snapEvery = rapid.IntRange(1, 8).Draw(t, "snapshotEvery")
+	m.start(t)
 	m.users = []string{"h1", "h2", "u1", "u2", "u3", "u4"}
 	must := func(_ stage.Result, err error) {
 		t.Helper()
@@ -630,7 +654,7 @@ func FuzzPolicyProperties(f *testing.F) {
 func runPolicyMachine(t *rapid.T, stats map[string]int) int {
 	m := &policyMachine{stats: stats}
 	m.init(t)
-	defer m.eng.Close()
+	defer func() { m.eng.Close() }()
 	t.Repeat(rapid.StateMachineActions(m))
 	return m.steps
 }

@@ -37,6 +37,12 @@
 // decide a [Tick] at [NextDeadline](s), so that the log records each lapse
 // close to when it happens.
 //
+// To avoid folding a long log from its first event, keep snapshots:
+// [State.MarshalBinary] encodes the whole state, [UnmarshalState] restores
+// it exactly. A snapshot is a cache, not history: use one only if the
+// log's event at its Version has its LastHash, then Evolve the events after
+// it.
+//
 // # One command, one event
 //
 // Every accepted command yields one event: a list command (grant, deny,

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/events"
 )
 
 // The caller's loop: decide a command against the state, persist the events
@@ -63,4 +64,31 @@ func ExampleDecide() {
 	// v5 StageJoined by "bob"
 	// bob is OnStage
 	// retry of c6: duplicate true of version 5
+}
+
+// A snapshot restores the whole state; the caller checks it against the
+// log (the event at its version must have its hash) and folds the events
+// after it.
+func ExampleUnmarshalState() {
+	s := aggregate.NewState("webinar-1")
+	e := events.Envelope{ID: uuid.Must(uuid.NewV7()), MeetingID: "webinar-1", Version: 1, Type: events.TypeParticipantJoined,
+		Time: time.Date(2026, 11, 29, 14, 0, 0, 0, time.UTC), CommandID: "c1", Schema: events.SchemaVersion,
+		Payload: &events.ParticipantJoined{UserID: "alice", Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed}}}
+	if err := e.Seal(s.LastHash()); err != nil {
+		panic(err)
+	}
+	aggregate.Evolve(s, &e)
+
+	data, _ := s.MarshalBinary()
+	restored, err := aggregate.UnmarshalState("webinar-1", data)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(restored.Version(), restored.LastHash() == e.Hash, restored.Status("alice"), restored.Equal(s))
+
+	_, err = aggregate.UnmarshalState("webinar-1", data[:len(data)-1])
+	fmt.Println(errors.Is(err, aggregate.ErrBadSnapshot))
+	// Output:
+	// 1 true OffStage true
+	// true
 }

@@ -29,6 +29,25 @@ func BenchmarkOurs(b *testing.B) {
 		}
 	}
 	b.Run("replay", OursReplay)
+	n, meetings := replaySize()
+	for _, st := range []struct {
+		name        string
+		n, meetings int
+		snapshots   bool
+	}{
+		{"stream=large", n, meetings, false},
+		{"stream=small", n / 100, meetings / 100, false},
+		{"snapshot/stream=large", n, meetings, true},
+		{"snapshot/stream=small", n / 100, meetings / 100, true},
+	} {
+		b.Run("coldload/"+st.name, ColdLoadInStream(st.n, st.meetings, st.snapshots))
+	}
+	own := 100_000
+	if testing.Short() {
+		own = 5_000
+	}
+	b.Run("coldload/own=100000/snapshots=off", ColdLoad(own, false))
+	b.Run("coldload/own=100000/snapshots=on", ColdLoad(own, true))
 }
 
 func BenchmarkRaw(b *testing.B) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/productdb/stage/events"
@@ -20,9 +21,13 @@ type Memory struct {
 	n        uint64              // events stored
 	meetings map[string][]uint64 // meeting -> Seq of each version (index = version-1)
 	changed  chan struct{}       // closed by the next append, if a subscriber made one
+	snaps    map[string]Snapshot // meeting -> latest snapshot
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store       = (*Memory)(nil)
+	_ Snapshotter = (*Memory)(nil)
+)
 
 // chunkSize is the number of events per chunk of the log: appending never
 // copies stored events, so a long log costs no more to extend than a short one.
@@ -36,7 +41,7 @@ func (m *Memory) at(seq uint64) events.Envelope {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{meetings: map[string][]uint64{}}
+	return &Memory{meetings: map[string][]uint64{}, snaps: map[string]Snapshot{}}
 }
 
 // Append implements [Store.Append].
@@ -147,4 +152,34 @@ func (m *Memory) Subscribe(ctx context.Context, from uint64) iter.Seq2[events.En
 			}
 		}
 	}
+}
+
+// SaveSnapshot implements [Snapshotter.SaveSnapshot]: it keeps a copy of
+// snap unless the meeting has a snapshot of a later version.
+func (m *Memory) SaveSnapshot(ctx context.Context, meetingID string, snap Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := events.ValidateID(meetingID); err != nil {
+		return fmt.Errorf("eventstore: snapshot: %w", err)
+	}
+	snap.Data = slices.Clone(snap.Data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.snaps[meetingID]; !ok || old.Version <= snap.Version {
+		m.snaps[meetingID] = snap
+	}
+	return nil
+}
+
+// LoadSnapshot implements [Snapshotter.LoadSnapshot].
+func (m *Memory) LoadSnapshot(ctx context.Context, meetingID string) (Snapshot, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Snapshot{}, false, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	snap, ok := m.snaps[meetingID]
+	snap.Data = slices.Clone(snap.Data)
+	return snap, ok, nil
 }

@@ -44,6 +44,17 @@
 // reported as an *eventstore.CorruptError naming its stream sequence, never
 // served.
 //
+// # Snapshots
+//
+// The Store is an eventstore.Snapshotter: each meeting's latest snapshot is
+// the value of its key (the meeting id, or "x." and the id in base64 where
+// the id is not a valid key) in the KV bucket "<stream>_SNAPSHOTS", created
+// by New. A snapshot records the version, hash and stream sequence of the
+// event it covers; LoadSnapshot checks that the stream holds that event
+// there, so that the next Load from that version starts at it rather than
+// at the meeting's first event. Snapshots are a cache: the engine checks
+// them against the log, and deleting the bucket loses nothing.
+//
 // # The embedded default
 //
 // [StartServer] runs nats-server in this process with JetStream and file

@@ -47,6 +47,9 @@ type Store struct {
 
 	mu    sync.Mutex
 	heads map[string]head // meeting -> its last known event
+	marks map[string]head // meeting -> the event its snapshot covers (snapshot.go)
+
+	snaps jetstream.KeyValue // the snapshot bucket
 
 	group *grouper // nil without group commit
 
@@ -66,6 +69,9 @@ var _ eventstore.Store = (*Store)(nil)
 // AllowAtomicPublish and AllowDirect) and otherwise verifies that the
 // existing stream can keep the log's guarantees, returning a
 // [*StreamConfigError] if it cannot. New never changes an existing stream.
+// It also creates (or opens) the KV bucket [SnapshotBucket] of the stream,
+// with the stream's storage and replicas and one value per key, where
+// [Store.SaveSnapshot] keeps each meeting's latest snapshot.
 //
 // The Store does not own nc: close the connection after [Store.Close].
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
@@ -84,6 +90,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	}
 	s := &Store{nc: nc, js: js, cfg: cfg, heads: map[string]head{}}
 	if err := s.provision(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.provisionSnapshots(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.groupMin > 0 {
@@ -446,6 +455,8 @@ func (s *Store) Load(ctx context.Context, meetingID string, fromVersion uint64) 
 		start := uint64(1)
 		if prev.seq > 0 && prev.version+1 == fromVersion && prev.seq < last.seq {
 			start = prev.seq + 1
+		} else if mark, ok := s.getMark(meetingID); ok && mark.version == fromVersion && mark.seq <= last.seq {
+			start = mark.seq // where a snapshot's event was found
 		}
 		want := fromVersion
 		var prevHash events.Hash

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"InvalidEvents", testInvalidEvents},
 		{"MeetingsIsolated", testMeetingsIsolated},
 		{"StopEarly", testStopEarly},
+		{"Snapshots", testSnapshots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,194 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/productdb/stage"
+	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/events"
+	"github.com/productdb/stage/eventstore/natsstore"
+)
+
+// BigMeeting is the meeting of the cold-load workloads.
+const BigMeeting = "big"
+
+// MeetingLog returns the first n events of a busy meeting, decided and
+// sealed as the engine would: a host and members-1 viewers join, then the
+// viewers in turn request, are granted, join the stage and leave it.
+func MeetingLog(meeting string, n, members int) []events.Envelope {
+	s := aggregate.NewState(meeting)
+	out := make([]events.Envelope, 0, n)
+	t := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	do := func(c aggregate.Command) {
+		c.ID = uuid.NewString()
+		t = t.Add(time.Millisecond)
+		d, err := aggregate.Decide(s, c, t)
+		if err != nil {
+			panic(fmt.Sprintf("bench: %s by %s: %v", c.Action.Name(), c.Actor, err))
+		}
+		for i := range d.Events {
+			e := &d.Events[i]
+			e.ID = uuid.Must(uuid.NewV7())
+			if err := e.Seal(s.LastHash()); err != nil {
+				panic(err)
+			}
+			aggregate.Evolve(s, e)
+			out = append(out, *e)
+		}
+	}
+	viewer := func(i int) string { return fmt.Sprintf("viewer-%05d", i) }
+	do(aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: "host",
+		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}}})
+	for i := 1; i < members && len(out) < n; i++ {
+		do(aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: viewer(i),
+			Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}}}})
+	}
+	for i := 0; len(out) < n; i++ {
+		v := viewer(1 + i%max(members-1, 1))
+		for _, c := range Cycle(v) {
+			if len(out) < n {
+				do(c)
+			}
+		}
+	}
+	return out
+}
+
+// publishEvents stores sealed events, in order, with asynchronous publishes
+// on the store's subjects: a fast fill, the same messages Append writes.
+func publishEvents(b testing.TB, js jetstream.JetStream, store *natsstore.Store, evs []events.Envelope) {
+	b.Helper()
+	for i := range evs {
+		data, err := events.Marshal(&evs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: store.Subject(evs[i].MeetingID), Data: data}); err != nil {
+			b.Fatal(err)
+		}
+		if i%10_000 == 9_999 || i == len(evs)-1 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(5 * time.Minute):
+				b.Fatal("fill not acknowledged")
+			}
+		}
+	}
+}
+
+// ColdLoad: the first read (Status) of a fresh Engine on a fresh store, as
+// after a restart, of a meeting with n events of its own and 1,000
+// participants, on embedded JetStream (lazy sync). With snapshots, the
+// meeting's latest snapshot is 500 events behind its head (snapshots are
+// taken every 1,000 events, so that is the average lag); without, the whole
+// log is folded. Reports ms/load and the events read.
+func ColdLoad(n int, snapshots bool) func(*testing.B) {
+	return func(b *testing.B) {
+		e := startEnv(b, LazySync)
+		defer e.close()
+		js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		fill, err := natsstore.New(ctx, e.nc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer fill.Close()
+		evs := MeetingLog(BigMeeting, n, 1000)
+		lag := 0
+		if snapshots {
+			lag = min(500, n-1)
+		}
+		publishEvents(b, js, fill, evs[:n-lag])
+		if snapshots {
+			// A cold fold writes the snapshot (every 1,000 events).
+			eng, err := stage.New(fill, stage.WithAutoTick(false), stage.WithSnapshotEvery(1000))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := eng.Status(ctx, BigMeeting, "host"); err != nil {
+				b.Fatal(err)
+			}
+			eng.Close()
+			if snap, ok, err := fill.LoadSnapshot(ctx, BigMeeting); err != nil || !ok || snap.Version != uint64(n-lag) {
+				b.Fatalf("no snapshot at version %d: %v, %v", n-lag, ok, err)
+			}
+			publishEvents(b, js, fill, evs[n-lag:])
+		}
+		every := 0
+		if snapshots {
+			every = 1000
+		}
+		coldLoads(b, e.nc, BigMeeting, "host", every)
+	}
+}
+
+// ColdLoadInStream: the cold load of one meeting in the stream of n events
+// over meetings meetings that the replay workloads read (fillStream: each
+// meeting's events interleaved with the others', as live meetings write
+// them). Compare a large stream with a small one of as many events per
+// meeting: a meeting's load should not grow with the stream. With
+// snapshots, the meeting has one at its last event; without, its events
+// are read from the first.
+func ColdLoadInStream(n, meetings int, snapshots bool) func(*testing.B) {
+	return func(b *testing.B) {
+		f := fillStream(b, n, meetings)
+		ctx := context.Background()
+		every := 0
+		if snapshots {
+			every = n / meetings // the meeting's length: one snapshot at its head
+			eng, err := stage.New(f.store, stage.WithAutoTick(false), stage.WithSnapshotEvery(every))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := eng.Status(ctx, coldMeeting(meetings), "host"); err != nil {
+				b.Fatal(err)
+			}
+			eng.Close()
+		}
+		coldLoads(b, f.nc, coldMeeting(meetings), "host", every)
+	}
+}
+
+// coldMeeting is the meeting of a filled stream that ColdLoadInStream loads.
+func coldMeeting(meetings int) string { return meetingName(meetings / 2) }
+
+// coldLoads times b.N first reads (user's status in meeting) by a fresh
+// Engine, snapshotting every so many events, on a fresh store.
+func coldLoads(b *testing.B, nc *nats.Conn, meeting, user string, every int) {
+	ctx := context.Background()
+	var total time.Duration
+	loads := 0
+	for b.Loop() {
+		b.StopTimer()
+		store, err := natsstore.New(ctx, nc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		eng, err := stage.New(store, stage.WithAutoTick(false), stage.WithSnapshotEvery(every))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if _, err := eng.Status(ctx, meeting, user); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		loads++
+		b.StopTimer()
+		eng.Close()
+		store.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(loads), "ms/load")
+}

@@ -1,0 +1,152 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/eventstore"
+)
+
+// snapshotTimeout bounds one snapshot write.
+const snapshotTimeout = 30 * time.Second
+
+// snapshotter returns the store's snapshots, unless they are off.
+func (e *Engine) snapshotter() (eventstore.Snapshotter, bool) {
+	if e.cfg.snapshotEvery == 0 {
+		return nil, false
+	}
+	ss, ok := e.store.(eventstore.Snapshotter)
+	return ss, ok
+}
+
+// load sets the state of a meeting that is not cached: from its snapshot,
+// where the store keeps one that matches the log, else folded from its
+// first event.
+func (e *Engine) load(ctx context.Context, m *meeting) error {
+	if ss, ok := e.snapshotter(); ok {
+		if done, err := e.loadSnapshot(ctx, ss, m); done || err != nil {
+			return err
+		}
+	}
+	m.state, m.seq, m.snapVersion = aggregate.NewState(m.id), 0, 0
+	return e.catchUp(ctx, m)
+}
+
+// loadSnapshot restores the meeting from its snapshot and catches up with
+// the log, in one read of the log from the snapshot's version: the event
+// there must be the one the snapshot names (its version and hash), or the
+// snapshot is discarded (done false). A snapshot is a cache: one that cannot
+// be read is discarded too. Errors are those of the log.
+func (e *Engine) loadSnapshot(ctx context.Context, ss eventstore.Snapshotter, m *meeting) (done bool, err error) {
+	snap, found, err := ss.LoadSnapshot(ctx, m.id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		e.cfg.logger.WarnContext(ctx, "stage: snapshot unreadable; folding the log", "meeting", m.id, "err", err)
+		return false, nil
+	}
+	if !found || snap.Version == 0 {
+		return false, nil
+	}
+	discard := func(why error) (bool, error) {
+		e.cfg.logger.WarnContext(ctx, "stage: snapshot discarded; folding the log", "meeting", m.id,
+			"version", snap.Version, "err", why)
+		return false, nil
+	}
+	s, err := aggregate.UnmarshalState(m.id, snap.Data)
+	if err != nil {
+		return discard(err)
+	}
+	if s.Version() != snap.Version || s.LastHash() != snap.Hash {
+		return discard(fmt.Errorf("the state is at version %d, hash %s, not the version %d and hash %s the snapshot names",
+			s.Version(), s.LastHash(), snap.Version, snap.Hash))
+	}
+	var seq uint64
+	matched := false
+	for ev, err := range e.store.Load(ctx, m.id, snap.Version) {
+		if err != nil {
+			return false, err
+		}
+		if !matched {
+			if ev.Version != snap.Version || ev.Hash != snap.Hash {
+				return discard(fmt.Errorf("the log's event at version %d has hash %s, the snapshot names %s", ev.Version, ev.Hash, snap.Hash))
+			}
+			if err := ev.Verify(); err != nil {
+				return discard(fmt.Errorf("the log's event at version %d: %w", ev.Version, err))
+			}
+			matched, seq = true, ev.Seq
+			continue
+		}
+		if err := eventstore.CheckNext(&ev, s.Version(), s.LastHash()); err != nil {
+			e.cfg.logger.ErrorContext(ctx, "stage: corrupt event", "meeting", m.id, "err", err)
+			return false, err
+		}
+		aggregate.Evolve(s, &ev)
+		seq = ev.Seq
+	}
+	if !matched {
+		return discard(errors.New("the log has no event at the snapshot's version"))
+	}
+	m.state, m.seq, m.snapVersion = s, seq, snap.Version
+	e.cfg.logger.DebugContext(ctx, "stage: loaded from snapshot", "meeting", m.id, "snapshot", snap.Version, "version", s.Version())
+	return true, nil
+}
+
+// maybeSnapshot starts writing the meeting's snapshot in the background
+// when its state is at least snapshotEvery events past the latest one and
+// no write is in flight. The caller holds the meeting's lock.
+func (e *Engine) maybeSnapshot(m *meeting) {
+	n := e.cfg.snapshotEvery
+	if n == 0 || m.state.Version() < m.snapVersion+n || m.snapping.Load() {
+		return
+	}
+	ss, ok := e.snapshotter()
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.snapshots.Add(1)
+	e.mu.Unlock()
+	m.snapping.Store(true)
+	go e.snapshot(ss, m)
+}
+
+// snapshot encodes the meeting's state (taking the meeting's lock for
+// that, once the command that started it has released it) and stores it.
+// A failed write is logged: the next one is tried snapshotEvery events
+// later.
+func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
+	defer e.snapshots.Done()
+	defer m.snapping.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	defer cancel()
+	select {
+	case m.lock <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	s := m.state
+	snap := eventstore.Snapshot{Version: s.Version(), Hash: s.LastHash(), Seq: m.seq}
+	data, err := s.MarshalBinary()
+	if err == nil {
+		m.snapVersion = snap.Version
+	}
+	<-m.lock
+	if err == nil {
+		snap.Data = data
+		err = ss.SaveSnapshot(ctx, m.id, snap)
+	}
+	if err != nil {
+		e.cfg.logger.WarnContext(ctx, "stage: snapshot not saved", "meeting", m.id, "version", snap.Version, "err", err)
+		return
+	}
+	e.cfg.logger.DebugContext(ctx, "stage: snapshot saved", "meeting", m.id, "version", snap.Version, "bytes", len(data))
+}
