@@ -79,23 +79,9 @@ func Fold(ctx context.Context, src Source, f Filter) (map[string]*aggregate.Stat
 // with no event in src is an error wrapping [ErrUnknownMeeting]; one whose
 // first event is past the limits has the empty state of version 0.
 func State(ctx context.Context, src Source, f Filter) (*aggregate.State, error) {
-	if f.MeetingID == "" {
-		return nil, errors.New("replay: no meeting given")
-	}
 	s := aggregate.NewState(f.MeetingID)
-	seen := false
-	for e, err := range src.Events(ctx, f.MeetingID) {
-		if err != nil {
-			return nil, err
-		}
-		seen = true
-		if !f.Keep(&e) {
-			break
-		}
-		aggregate.Evolve(s, &e)
-	}
-	if !seen {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownMeeting, f.MeetingID)
+	if err := foldMeeting(ctx, src, f, func(e *events.Envelope) { aggregate.Evolve(s, e) }); err != nil {
+		return nil, err
 	}
 	if !f.UpTo.IsZero() {
 		s = aggregate.At(s, f.UpTo)
@@ -116,25 +102,35 @@ func Roster(ctx context.Context, src Source, f Filter) (projections.Roster, erro
 // History returns one meeting's audit trail (f.MeetingID, required) up to
 // f's limits.
 func History(ctx context.Context, src Source, f Filter) (*projections.History, error) {
-	if f.MeetingID == "" {
-		return nil, errors.New("replay: no meeting given")
-	}
 	h := projections.NewHistory(f.MeetingID)
+	if err := foldMeeting(ctx, src, f, h.Apply); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// foldMeeting calls apply for each event of f.MeetingID (required) in src
+// that f keeps. A meeting with no event in src is an error wrapping
+// [ErrUnknownMeeting].
+func foldMeeting(ctx context.Context, src Source, f Filter, apply func(*events.Envelope)) error {
+	if f.MeetingID == "" {
+		return errors.New("replay: no meeting given")
+	}
 	seen := false
 	for e, err := range src.Events(ctx, f.MeetingID) {
 		if err != nil {
-			return nil, err
+			return err
 		}
 		seen = true
 		if !f.Keep(&e) {
 			break
 		}
-		h.Apply(&e)
+		apply(&e)
 	}
 	if !seen {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownMeeting, f.MeetingID)
+		return fmt.Errorf("%w: %q", ErrUnknownMeeting, f.MeetingID)
 	}
-	return h, nil
+	return nil
 }
 
 // Meeting summarises one meeting of a log.
