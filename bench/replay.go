@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/productdb/stage/aggregate"
@@ -183,4 +185,13 @@ func RawReplay(b *testing.B) {
 	}
 	b.StopTimer()
 	perSecond(b, b.N*n, "events/s")
+}
+
+// newID returns a deterministic, distinct event id for filler event i.
+func newID(i int) uuid.UUID {
+	var id uuid.UUID
+	binary.BigEndian.PutUint64(id[8:], uint64(i)+1)
+	id[6] = 0x70 // version 7
+	id[8] |= 0x80
+	return id
 }

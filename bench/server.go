@@ -1,11 +1,8 @@
 package bench
 
 import (
-	"encoding/binary"
 	"fmt"
 	"testing"
-
-	"github.com/google/uuid"
 
 	"github.com/nats-io/nats.go"
 
@@ -61,11 +58,3 @@ func (e *env) close() {
 
 func subject(prefix string, i int) string { return fmt.Sprintf("%s.m%06d", prefix, i) }
 
-// newID returns a deterministic, distinct event id for filler event i.
-func newID(i int) uuid.UUID {
-	var id uuid.UUID
-	binary.BigEndian.PutUint64(id[8:], uint64(i)+1)
-	id[6] = 0x70 // version 7
-	id[8] |= 0x80
-	return id
-}
