@@ -57,4 +57,3 @@ func (e *env) close() {
 }
 
 func subject(prefix string, i int) string { return fmt.Sprintf("%s.m%06d", prefix, i) }
-
