@@ -253,7 +253,7 @@ func checkLegalHistory(t *testing.T, meeting string, log []events.Envelope) *mod
 		for _, s := range skipped {
 			o.users = append(o.users, s.UserID)
 		}
-		out := mm.decide(o, e.CommandID, e.Time)
+		out := mm.decide(o, e.CommandID, e.Time, false)
 		if out.err != nil {
 			t.Fatalf("%s version %d: %s %+v was not allowed: %v", meeting, e.Version, o.name, o, out.err)
 		}

@@ -41,6 +41,9 @@ type Engine struct {
 
 	// snapshots counts the snapshot writes in flight (Close waits for them).
 	snapshots sync.WaitGroup
+
+	// index is the store's command index, if it keeps one.
+	index eventstore.CommandIndex
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -100,6 +103,7 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 		}
 	}
 	e := &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}
+	e.index, _ = store.(eventstore.CommandIndex)
 	e.tickCtx, e.stopTicks = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -132,6 +136,17 @@ func (e *Engine) Close() error {
 // returns an error wrapping aggregate.ErrStageFull. A list command with some
 // ineligible targets succeeds and reports them in Result.Rejected.
 //
+// A rejection is decided on state as new as the store's head: when the
+// cached state rejects a command, the engine catches up with the store
+// (other Engines may share it) and decides again before answering. An
+// accepted command is guarded by the version it was decided on, so
+// another writer's append makes it catch up and decide again too.
+//
+// The membership commands (AddParticipant, RemoveParticipant,
+// UpdatePermissions, Disconnect, Reconnect) are the backend's: they carry
+// no Actor, and one that does fails with aggregate.ErrPermissionDenied.
+// For idempotency keys, see [WithIdempotencyKey].
+//
 // Deadlines that passed without being recorded are recorded first, in a
 // Lapsed event appended together with the command's event (see package
 // aggregate); a command that fails records nothing, and the lapses are
@@ -155,31 +170,66 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		cmd.CorrelationID = xc.correlation
 	}
 	// The first event's id doubles as the command id when the caller gave
-	// none: one UUID instead of two on the common path.
+	// none: one UUID instead of two on the common path. Such a key is new
+	// by construction; a caller's key may be a retry of any age, and is
+	// looked up in the store's command index and recorded there.
 	firstID := newID()
-	if cmd.ID == "" {
+	keyed := cmd.ID != ""
+	if !keyed {
 		cmd.ID = firstID.String()
 	}
+	key := events.KeyOf(cmd.Actor, cmd.ID)
 	m, err := e.acquire(ctx, meetingID)
 	if err != nil {
 		return Result{}, err
 	}
 	defer e.release(m)
 	_, tick := cmd.Action.(aggregate.Tick)
+	// fresh says the state was caught up with the store during this call:
+	// a rejection must be decided on state at least that new.
+	fresh := false
 	if m.stale || tick {
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{}, err
 		}
-		m.stale = false
+		m.stale, fresh = false, true
 	}
 	for attempt := 1; ; attempt++ {
 		now := e.now(m.state)
 		d, err := aggregate.Decide(m.state, cmd, now)
+		if !d.Duplicate && keyed && e.index != nil && !errors.Is(err, aggregate.ErrInvalidCommand) {
+			// A caller's key the state's window does not know may be a
+			// retry of any age: ask the command index before the rules,
+			// which may no longer allow what the first attempt did.
+			first, last, found, again, lerr := e.lookup(ctx, m, cmd, key, now, fresh)
+			if lerr != nil {
+				return Result{Version: m.state.Version()}, lerr
+			}
+			if again { // the record is newer than the cached state: caught up
+				fresh = true
+				continue
+			}
+			if found {
+				d, err = aggregate.Decision{Duplicate: true, First: first, Last: last}, nil
+			}
+		}
 		if err != nil {
+			if !fresh && !errors.Is(err, aggregate.ErrInvalidCommand) {
+				// Another writer may have changed what the rules say:
+				// decide again on the store's head before rejecting.
+				changed, cerr := e.refresh(ctx, m)
+				if cerr != nil {
+					return Result{Version: m.state.Version()}, cerr
+				}
+				fresh = true
+				if changed {
+					continue
+				}
+			}
 			return Result{Version: m.state.Version()}, err
 		}
 		if d.Duplicate {
-			return e.original(ctx, meetingID, d.First, d.Last)
+			return e.original(ctx, meetingID, cmd, d.First, d.Last)
 		}
 		if len(d.Events) == 0 { // a Tick with nothing due
 			return Result{Version: m.state.Version()}, nil
@@ -187,14 +237,25 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		prev := m.state.LastHash()
 		for i := range d.Events {
 			ev := &d.Events[i]
+			// A conflict stored nothing: a later attempt keeps the first
+			// event's id (a key the engine made up is that id: verify
+			// tells such keys by it).
 			ev.ID = firstID
-			if i > 0 || attempt > 1 {
+			if i > 0 {
 				ev.ID = newID()
 			}
 			if err := ev.Seal(prev); err != nil {
 				return Result{Version: m.state.Version()}, err
 			}
 			prev = ev.Hash
+		}
+		if keyed && e.index != nil {
+			// Recorded before the append: a record may name an append that
+			// never happened (the log tells), never the other way round.
+			rec := eventstore.CommandRecord{Version: d.Events[0].Version, Time: now}
+			if err := e.index.RecordCommand(ctx, meetingID, key, rec); err != nil {
+				return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: recording its idempotency key: %w", name, meetingID, err)
+			}
 		}
 		pos, err := e.store.Append(ctx, meetingID, m.state.Version(), d.Events)
 		if err == nil {
@@ -222,7 +283,66 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{Version: m.state.Version()}, err
 		}
+		fresh = true
 	}
+}
+
+// refresh catches the meeting up with the store and reports whether that
+// brought new events.
+func (e *Engine) refresh(ctx context.Context, m *meeting) (bool, error) {
+	v := m.state.Version()
+	if err := e.catchUp(ctx, m); err != nil {
+		return false, err
+	}
+	m.stale = false
+	return m.state.Version() != v, nil
+}
+
+// lookup asks the store's command index whether the command with key k,
+// unknown to the state's recent window, was stored before: found, with the
+// versions of its events, if the index has a record within the retention
+// and the log's events from the record's version are the command's. A
+// record of a version the cached state has not reached makes lookup catch
+// up and report again (unless the state is fresh already): decide anew.
+func (e *Engine) lookup(ctx context.Context, m *meeting, cmd aggregate.Command, k events.CommandKey, now time.Time, fresh bool) (first, last uint64, found, again bool, err error) {
+	rec, ok, err := e.index.FindCommand(ctx, m.id, k)
+	if err != nil {
+		return 0, 0, false, false, fmt.Errorf("stage: meeting %s: looking up an idempotency key: %w", m.id, err)
+	}
+	if !ok || now.Sub(rec.Time) >= e.index.KeyRetention() || rec.Version == 0 {
+		return 0, 0, false, false, nil
+	}
+	if rec.Version > m.state.Version() {
+		if fresh {
+			return 0, 0, false, false, nil // recorded, never appended
+		}
+		changed, err := e.refresh(ctx, m)
+		return 0, 0, false, changed, err
+	}
+	run, err := e.commandRun(ctx, m.id, cmd, rec.Version, m.state.Version())
+	if err != nil || len(run) == 0 || run[0].Version != rec.Version || run[len(run)-1].CommandKey() != k {
+		return 0, 0, false, false, err
+	}
+	return run[0].Version, run[len(run)-1].Version, true, false, nil
+}
+
+// commandRun returns the events of cmd stored from version from on: its
+// own event, preceded by the Lapsed event it recorded first, if any (that
+// event has the command's id and time, but no actor), or a Tick's Lapsed
+// event. It reads no further than version to.
+func (e *Engine) commandRun(ctx context.Context, meetingID string, cmd aggregate.Command, from, to uint64) ([]events.Envelope, error) {
+	var run []events.Envelope
+	for ev, err := range e.store.Load(ctx, meetingID, from) {
+		if err != nil {
+			return nil, err
+		}
+		if ev.Version > to || ev.CommandID != cmd.ID || len(run) == 2 ||
+			len(run) == 1 && (run[0].Type != events.TypeLapsed || !run[0].Time.Equal(ev.Time)) {
+			break
+		}
+		run = append(run, ev)
+	}
+	return run, nil
 }
 
 // now is the event time for the next command: the clock, but never before
@@ -253,26 +373,45 @@ func (e *Engine) backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// original reports the outcome of a command applied before, from its events.
-func (e *Engine) original(ctx context.Context, meetingID string, first, last uint64) (Result, error) {
-	r := Result{Duplicate: true}
-	var outcome error
-	for ev, err := range e.store.Load(ctx, meetingID, first) {
+// original reports the outcome of a command applied before, from its
+// events (versions first..last, and a Lapsed event it recorded just
+// before them), or ErrKeyReused if they record a different command.
+func (e *Engine) original(ctx context.Context, meetingID string, cmd aggregate.Command, first, last uint64) (Result, error) {
+	var run []events.Envelope
+	if first > 1 { // the window keys a user's command by its own event: look for its Lapsed event before
+		r, err := e.commandRun(ctx, meetingID, cmd, first-1, last)
 		if err != nil {
 			return Result{}, err
 		}
-		if ev.Version > last {
-			break
-		}
-		r.Events = append(r.Events, ev)
-		r.Rejected = append(r.Rejected, aggregate.RejectionsOf(&ev)...)
-		r.Version, r.Position = ev.Version, ev.Seq
-		if err := aggregate.ErrorOf(&ev); err != nil {
-			outcome = err
+		if len(r) == 2 && r[1].Version == last {
+			run = r
 		}
 	}
-	if len(r.Events) == 0 {
+	if run == nil {
+		r, err := e.commandRun(ctx, meetingID, cmd, first, last)
+		if err != nil {
+			return Result{}, err
+		}
+		run = r
+	}
+	if len(run) == 0 || run[len(run)-1].Version != last {
+		// The events of the key do not record this command's id: the
+		// window matched another id of the actor's (a hash collision) or
+		// the log changed under the cache.
 		return Result{}, fmt.Errorf("stage: meeting %s: events %d..%d of a recorded command are missing from the store", meetingID, first, last)
+	}
+	ev := run[len(run)-1]
+	if !aggregate.SameCommand(cmd, run) {
+		return Result{Version: ev.Version, Position: ev.Seq}, &aggregate.Error{Command: cmd.Action.Name(), UserID: cmd.Actor, Err: aggregate.ErrKeyReused,
+			Reason: fmt.Sprintf("idempotency key %q already recorded %s at version %d; nothing stored", cmd.ID, ev.Type, ev.Version)}
+	}
+	r := Result{Duplicate: true, Events: run, Version: ev.Version, Position: ev.Seq}
+	var outcome error
+	for i := range run {
+		r.Rejected = append(r.Rejected, aggregate.RejectionsOf(&run[i])...)
+		if err := aggregate.ErrorOf(&run[i]); err != nil {
+			outcome = err
+		}
 	}
 	return r, outcome
 }

@@ -363,25 +363,34 @@ func TestJetStream_EnginesRapid(t *testing.T) {
 			engines, st = append(engines, eng), s
 		}
 		var acks jsAcks
-		applied := map[string][]string{}
+		type sent struct {
+			id  string
+			cmd aggregate.Command
+		}
+		applied := map[string][]sent{}
 		for i := range rapid.IntRange(1, 40).Draw(rt, "steps") {
 			e := rapid.IntRange(0, len(engines)-1).Draw(rt, fmt.Sprintf("engine%d", i))
 			m := meetings[rapid.IntRange(0, len(meetings)-1).Draw(rt, fmt.Sprintf("meeting%d", i))]
 			pick := func(k int) int { return rapid.IntRange(0, k-1).Draw(rt, "pick") }
 			cmd := jsCommand(pick)
 			id := uuid.NewString()
-			if ids := applied[m]; len(ids) > 0 && rapid.IntRange(0, 4).Draw(rt, "retry") == 0 {
+			retry := false
+			if prev := applied[m]; len(prev) > 0 && rapid.IntRange(0, 4).Draw(rt, "retry") == 0 {
 				// Retry an applied command, maybe on the other engine: it
 				// must not apply twice.
-				id = ids[rapid.IntRange(0, len(ids)-1).Draw(rt, "which")]
+				s := prev[rapid.IntRange(0, len(prev)-1).Draw(rt, "which")]
+				id, cmd, retry = s.id, s.cmd, true
 			}
 			res, err := engines[e].Execute(jsCtx(t), m, cmd, stage.WithIdempotencyKey(id))
 			if err != nil && !jsIsDomain(err) {
 				rt.Fatalf("engine %d on %s: %v", e, m, err)
 			}
+			if retry && (err != nil || !res.Duplicate) {
+				rt.Fatalf("engine %d on %s: retry of %s: %+v, %v; want the duplicate", e, m, id, res, err)
+			}
 			if err == nil && !res.Duplicate {
 				acks.add(m, id, res)
-				applied[m] = append(applied[m], id)
+				applied[m] = append(applied[m], sent{id, cmd})
 			}
 		}
 		jsVerify(rt, st, meetings, &acks, engines...)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/eventstore"
 )
 
 // This file is a plain model of one meeting's stage, written from the tables
@@ -73,6 +74,11 @@ type outcome struct {
 	err      error // one of aggregate's four sentinels
 	version  uint64
 	rejected []modelRejection
+	// The stored command, when, and whether the store's command index
+	// recorded its key (it was given one by the caller).
+	op      op
+	at      time.Time
+	indexed bool
 }
 
 type modelRejection struct {
@@ -86,27 +92,55 @@ type modelMeeting struct {
 	// lastTime is the time of the latest event: the engine never stamps
 	// an event earlier, whatever its clock says.
 	lastTime time.Time
-	// applied lists the idempotency keys of the stored commands, oldest
-	// first; the last aggregate.CommandWindow of them are remembered.
+	// applied lists the scoped idempotency keys (scoped) of the stored
+	// commands, oldest first: the last aggregate.CommandWindow of them are
+	// remembered by the state, and those recorded in the store's command
+	// index for the key retention.
 	applied  []string
-	outcomes map[string]outcome // by key, the latest stored outcome
+	outcomes map[string]outcome // by scoped key, the latest stored outcome
 }
+
+// keyRetention is the memory store's default, which the property test uses.
+const keyRetention = eventstore.DefaultKeyRetention
+
+// scoped is a key as the engine keys it: the actor's own (the backend's
+// commands have the empty actor).
+func scoped(actor, key string) string { return actor + "\x00" + key }
 
 func newModelMeeting() *modelMeeting {
 	return &modelMeeting{users: map[string]*modelUser{}, outcomes: map[string]outcome{}}
 }
 
-// remembered reports whether key is one of the last CommandWindow stored commands.
-func (mm *modelMeeting) remembered(key string) bool {
+// remembered reports whether the scoped key sk is one of the last
+// CommandWindow stored commands, or was recorded in the command index less
+// than the key retention before now.
+func (mm *modelMeeting) remembered(sk string, now time.Time) bool {
 	recent := mm.applied[max(0, len(mm.applied)-aggregate.CommandWindow):]
-	return slices.Contains(recent, key)
+	if slices.Contains(recent, sk) {
+		return true
+	}
+	out, ok := mm.outcomes[sk]
+	return ok && out.indexed && now.Sub(out.at) < keyRetention
+}
+
+// same reports whether two ops are one command, as a retry must be: list
+// targets compare as sets.
+func (o op) same(p op) bool {
+	set := func(u []string) []string {
+		c := slices.Clone(u)
+		slices.Sort(c)
+		return slices.Compact(c)
+	}
+	return o.name == p.name && o.actor == p.actor && o.user == p.user && o.perms == p.perms &&
+		o.reason == p.reason && slices.Equal(set(o.users), set(p.users))
 }
 
 func isHost(u *modelUser) bool { return u != nil && u.perms.AcceptStageRequests }
 
 // decide applies o at time now, if the rules allow it, and returns what
-// happened. A failed op changes nothing.
-func (mm *modelMeeting) decide(o op, key string, now time.Time) outcome {
+// happened. A failed op changes nothing. indexed says the caller gave the
+// key (the engine then records it in the store's command index).
+func (mm *modelMeeting) decide(o op, key string, now time.Time, indexed bool) outcome {
 	fail := func(kind error) outcome { return outcome{err: kind} }
 	next := mm.version + 1
 	move := func(u *modelUser, st aggregate.Status) {
@@ -118,6 +152,9 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time) outcome {
 	}
 	me := mm.users[o.actor]
 	var rejected []modelRejection
+	if o.membership() && o.actor != "" {
+		return fail(aggregate.ErrPermissionDenied) // the backend's authority only
+	}
 
 	switch o.name {
 	case "AddParticipant":
@@ -229,9 +266,9 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time) outcome {
 		panic("unknown op " + o.name)
 	}
 	mm.version = next
-	mm.applied = append(mm.applied, key)
-	out := outcome{version: next, rejected: rejected}
-	mm.outcomes[key] = out
+	mm.applied = append(mm.applied, scoped(o.actor, key))
+	out := outcome{version: next, rejected: rejected, op: o, at: now, indexed: indexed}
+	mm.outcomes[scoped(o.actor, key)] = out
 	return out
 }
 

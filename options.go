@@ -142,11 +142,23 @@ type execConfig struct {
 	key, correlation string
 }
 
-// WithIdempotencyKey sets the command's idempotency key. Executing a command
-// again with the same key on the same meeting (within the last
-// aggregate.CommandWindow commands) appends nothing and reports the original
-// outcome, with Result.Duplicate set. Without a key, or with an empty one,
-// the command's own ID is used, and a fresh UUID v7 when that is empty.
+// WithIdempotencyKey sets the command's idempotency key. Keys belong to the
+// command's actor (the backend's own commands form one scope): executing
+// the same command again with the same key, by the same actor, on the same
+// meeting appends nothing and reports the original outcome, with
+// Result.Duplicate set, however many commands came between, for the
+// store's key retention (eventstore.DefaultKeyRetention, a day, by
+// default; see eventstore.CommandIndex), across restarts and cache
+// evictions. The same key with a different command (another action,
+// other targets or arguments) fails with aggregate.ErrKeyReused and
+// stores nothing.
+//
+// Without a key, or with an empty one, the command's own ID is used, and
+// when that is empty too the engine makes one up (the id of the command's
+// first event, a UUID v7). A made-up key is learned from the acknowledged
+// result, so it is remembered by the meeting's recent window only
+// (aggregate.CommandWindow commands): to retry a command whose outcome is
+// unknown, give it your own key.
 func WithIdempotencyKey(key string) ExecOption {
 	return func(c *execConfig) { c.key = key }
 }

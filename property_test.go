@@ -16,6 +16,7 @@ import (
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/projections"
+	"github.com/productdb/stage/replay"
 )
 
 // TestEngine_properties drives the Engine on a memory store with random
@@ -33,8 +34,18 @@ import (
 //  6. a rejected command (rules or bad input) appends nothing;
 //  7. folding the stored events from scratch gives the live roster, twice
 //     alike; versions are 1..n with no gap; the hash chain holds;
-//  8. re-executing with a used idempotency key (within the window) stores
-//     nothing and reports Duplicate with the original version and rejections.
+//  8. re-executing with a used idempotency key, however many commands came
+//     between, stores nothing and reports Duplicate with the original
+//     version and rejections, for the key retention (LongWait jumps past
+//     it); the key is the actor's own, and the same key with a different
+//     command fails with ErrKeyReused;
+//  9. membership commands with a user's actor fail with ErrPermissionDenied;
+//  10. every rejection is the model's, though the commands go to two
+//     Engines with independent caches on one store (the one not asked
+//     holds a stale cache);
+//
+// and, at the end of every sequence, replay.Verify finds the log clean (no
+// command key stored twice within the retention).
 //
 // The default run is 100 random sequences of ~90 steps; more with
 // -rapid.checks=N, longer ones with -rapid.steps=N (a third of the steps).
@@ -56,6 +67,10 @@ func engineProperties(t *rapid.T) {
 	// commands to fill up.
 	for range 3 {
 		t.Repeat(m.actions())
+	}
+	rep, err := replay.Verify(m.ctx, m.store.ReadAll(m.ctx, 1))
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v, findings %v", err, rep.Findings)
 	}
 }
 
@@ -80,7 +95,10 @@ type machine struct {
 	clock *fakeClock
 	store *eventstore.Memory
 	eng   *stage.Engine
-	model map[string]*modelMeeting
+	// engines are eng and a second Engine on the same store, with a cache
+	// of its own: commands go to either.
+	engines []*stage.Engine
+	model   map[string]*modelMeeting
 	// used lists commands executed with a known key, for retries.
 	used []usedKey
 	n    int
@@ -106,7 +124,11 @@ func (m *machine) init(t *rapid.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.eng = eng
+	eng2, err := stage.New(m.store, stage.WithClock(m.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.eng, m.engines = eng, []*stage.Engine{eng, eng2}
 	m.model = map[string]*modelMeeting{}
 	m.hashes = map[string]events.Hash{}
 	m.verified = map[string]uint64{}
@@ -192,21 +214,60 @@ func (m *machine) Kick(t *rapid.T) {
 }
 
 // Retry re-executes an earlier command with its idempotency key: the same
-// command, or another one under the same key, or the same command in
-// another meeting (where the key is new).
+// command, or another one under the same key (by the same actor: the key
+// is reused; by another: the key is theirs and new), or the same command
+// in another meeting (where the key is new).
 func (m *machine) Retry(t *rapid.T) {
 	if len(m.used) == 0 {
 		t.Skip("no command yet")
 	}
 	u := rapid.SampledFrom(m.used).Draw(t, "retry")
 	o, meeting := u.op, u.meeting
-	switch rapid.IntRange(0, 3).Draw(t, "variant") {
+	switch rapid.IntRange(0, 4).Draw(t, "variant") {
 	case 0:
 		o = op{name: "Join", actor: drawUser(t, "actor")}
 	case 1:
+		o = op{name: "Leave", actor: o.actor}
+		if o.actor == "" {
+			o.actor = drawUser(t, "actor")
+		}
+	case 2:
 		meeting = drawMeeting(t)
 	}
 	m.exec(t, meeting, o, u.key)
+}
+
+// Flood stores a window's worth of commands on one meeting (zed, who is
+// not in the pool, enters and leaves), so that the retries after it are
+// older than the state's recent window: only the command index knows them.
+func (m *machine) Flood(t *rapid.T) {
+	meeting := drawMeeting(t)
+	for i := range aggregate.CommandWindow + 1 {
+		o := op{name: "AddParticipant", user: "zed", perms: aggregate.Permissions{StageAccess: aggregate.CanRequest}}
+		if i%2 == 1 {
+			o = op{name: "RemoveParticipant", user: "zed"}
+		}
+		m.run(t, meeting, o)
+	}
+}
+
+// LongWait lets more than the key retention pass: retries of the commands
+// before it are no longer recognised, unless the state's window still
+// holds them.
+func (m *machine) LongWait(t *rapid.T) {
+	m.clock.Advance(keyRetention + time.Hour)
+}
+
+// UserMembership has a user issue one of the backend's membership
+// commands: ErrPermissionDenied, nothing stored.
+func (m *machine) UserMembership(t *rapid.T) {
+	o := op{name: rapid.SampledFrom([]string{"AddParticipant", "RemoveParticipant", "UpdatePermissions"}).Draw(t, "membership"),
+		actor: drawUser(t, "actor"), user: drawUser(t, "user"), perms: drawPerms(t)}
+	if rapid.Bool().Draw(t, "self") {
+		o.user, o.perms = o.actor, aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}
+	}
+	m.n++
+	m.exec(t, drawMeeting(t), o, fmt.Sprintf("key-%d", m.n))
 }
 
 // BadInput sends a command with a malformed id or list: ErrInvalidCommand,
@@ -296,18 +357,24 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 	actorWasHost := isHost(mm.users[o.actor])
 	actorWasAllowed := mm.users[o.actor] != nil && mm.users[o.actor].perms.StageAccess == aggregate.Allowed
 
-	res, err := m.call(meeting, o, key)
+	keyed := key != ""
+	res, err := m.call(t, meeting, o, key)
 	if err == nil && key == "" && len(res.Events) > 0 {
 		key = res.Events[0].CommandID
 	}
 
-	// What the model expects.
+	// What the model expects: a key the actor used before is a duplicate
+	// of the same command, ErrKeyReused for another.
 	var want outcome
-	duplicate := key != "" && mm.remembered(key)
-	if duplicate {
-		want = mm.outcomes[key]
-	} else {
-		want = mm.decide(o, key, now)
+	sk := scoped(o.actor, key)
+	duplicate := false
+	switch {
+	case key == "" || !mm.remembered(sk, now):
+		want = mm.decide(o, key, now, keyed)
+	case mm.outcomes[sk].op.same(o):
+		duplicate, want = true, mm.outcomes[sk]
+	default:
+		want = outcome{err: aggregate.ErrKeyReused}
 	}
 
 	lenAfter := m.storeLen(t)
@@ -327,7 +394,7 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 	case err != nil:
 		t.Fatalf("%s %+v: %v, model accepts it", o.name, o, err)
 	case duplicate:
-		if len(res.Events) > 0 && res.Events[0].Hash != m.hashes[meeting+"/"+key] {
+		if len(res.Events) > 0 && res.Events[0].Hash != m.hashes[meeting+"/"+sk] {
 			t.Fatalf("invariant 8: retry of %q reports another event than the one stored", key)
 		}
 		if !res.Duplicate || res.Version != want.version || lenAfter != lenBefore {
@@ -347,7 +414,7 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 		if e := res.Events[0]; res.Position != m.lastSeq || e.Seq != m.lastSeq {
 			t.Fatalf("%s: position %d, event seq %d; the store's last event is at %d", o.name, res.Position, e.Seq, m.lastSeq)
 		}
-		m.hashes[meeting+"/"+key] = res.Events[0].Hash
+		m.hashes[meeting+"/"+sk] = res.Events[0].Hash
 		mm.lastTime = now
 	}
 	if len(res.Rejected) != len(want.rejected) {
@@ -383,40 +450,41 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 	}
 }
 
-// call runs o on the engine: with Execute and an idempotency key, or, for
-// an empty key, with the convenience method.
-func (m *machine) call(meeting string, o op, key string) (stage.Result, error) {
+// call runs o on one of the engines: with Execute and an idempotency key,
+// or, for an empty key, with the convenience method.
+func (m *machine) call(t *rapid.T, meeting string, o op, key string) (stage.Result, error) {
 	ctx := m.ctx
+	eng := rapid.SampledFrom(m.engines).Draw(t, "engine")
 	if key != "" {
-		return m.eng.Execute(ctx, meeting, o.command(), stage.WithIdempotencyKey(key))
+		return eng.Execute(ctx, meeting, o.command(), stage.WithIdempotencyKey(key))
 	}
 	switch o.name {
 	case "AddParticipant":
-		return m.eng.AddParticipant(ctx, meeting, aggregate.Participant{UserID: o.user, Permissions: o.perms})
+		return eng.AddParticipant(ctx, meeting, aggregate.Participant{UserID: o.user, Permissions: o.perms})
 	case "RemoveParticipant":
-		return m.eng.RemoveParticipant(ctx, meeting, o.user)
+		return eng.RemoveParticipant(ctx, meeting, o.user)
 	case "UpdatePermissions":
-		return m.eng.UpdatePermissions(ctx, meeting, o.user, o.perms)
+		return eng.UpdatePermissions(ctx, meeting, o.user, o.perms)
 	case "RequestAccess":
-		return m.eng.RequestAccess(ctx, meeting, o.actor)
+		return eng.RequestAccess(ctx, meeting, o.actor)
 	case "CancelRequestAccess":
-		return m.eng.CancelRequestAccess(ctx, meeting, o.actor)
+		return eng.CancelRequestAccess(ctx, meeting, o.actor)
 	case "GrantAccess":
-		return m.eng.GrantAccess(ctx, meeting, o.actor, o.users...)
+		return eng.GrantAccess(ctx, meeting, o.actor, o.users...)
 	case "DenyAccess":
 		if o.reason != "" {
-			return m.eng.Execute(ctx, meeting, o.command())
+			return eng.Execute(ctx, meeting, o.command())
 		}
-		return m.eng.DenyAccess(ctx, meeting, o.actor, o.users...)
+		return eng.DenyAccess(ctx, meeting, o.actor, o.users...)
 	case "Join":
-		return m.eng.Join(ctx, meeting, o.actor)
+		return eng.Join(ctx, meeting, o.actor)
 	case "Leave":
-		return m.eng.Leave(ctx, meeting, o.actor)
+		return eng.Leave(ctx, meeting, o.actor)
 	case "Kick":
 		if o.reason != "" {
-			return m.eng.Execute(ctx, meeting, o.command())
+			return eng.Execute(ctx, meeting, o.command())
 		}
-		return m.eng.Kick(ctx, meeting, o.actor, o.users...)
+		return eng.Kick(ctx, meeting, o.actor, o.users...)
 	}
 	panic("unknown op " + o.name)
 }

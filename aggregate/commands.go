@@ -31,16 +31,17 @@ type Participant struct {
 // Command is one request to change a meeting's stage: who asks (Actor), what
 // (Action), and the ids that make it idempotent and traceable.
 type Command struct {
-	// ID is the idempotency key. Deciding a command whose ID is in the
-	// meeting's recent window yields a duplicate [Decision], not new events.
-	// Required.
+	// ID is the idempotency key, scoped to the Actor: deciding a command
+	// whose ID the same actor used within the meeting's recent window yields
+	// a duplicate [Decision], not new events. Required.
 	ID string
 	// CorrelationID optionally ties the events to a wider request or trace.
 	CorrelationID string
 	// Actor is the authenticated user issuing the command. Required for the
-	// seed commands; optional for the membership commands the backend issues
-	// (AddParticipant, RemoveParticipant, UpdatePermissions, Disconnect,
-	// Reconnect) and for Tick.
+	// user's and hosts' commands; empty for the membership commands the
+	// backend issues (AddParticipant, RemoveParticipant, UpdatePermissions,
+	// Disconnect, Reconnect), which fail with ErrPermissionDenied when they
+	// carry an actor; optional for Tick.
 	Actor string
 	// Action says what to do.
 	Action Action

@@ -40,8 +40,17 @@ type Decision struct {
 // errors. It reads s and never changes it; it does no I/O and consults no
 // clock: the same inputs always give the same decision.
 //
-// A command whose ID is in s's recent window is a retry: Decide returns a
-// Decision with Duplicate set and no events, whatever the command says.
+// Membership commands (AddParticipant, RemoveParticipant,
+// UpdatePermissions, Disconnect, Reconnect) are the backend's: one with an
+// actor fails with ErrPermissionDenied, so that no user's command can move
+// another user outside the stage rules, and a log shows whose authority
+// each event rests on (the backend's events have no actor).
+//
+// A command whose key (its ID scoped to its Actor, see [events.KeyOf]) is
+// in s's recent window is a retry: Decide returns a Decision with
+// Duplicate set and no events. Whether the retry is the same command is
+// the caller's to check, with [SameCommand] on the events it recorded: the
+// same key for a different command fails with ErrKeyReused.
 func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	name := "Command"
 	if cmd.Action != nil {
@@ -50,7 +59,7 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	if err := validate(name, cmd, now); err != nil {
 		return Decision{}, err
 	}
-	if first, last, ok := s.Applied(cmd.ID); ok {
+	if first, last, ok := s.Applied(events.KeyOf(cmd.Actor, cmd.ID)); ok {
 		return Decision{Duplicate: true, First: first, Last: last}, nil
 	}
 	// Deadlines that passed unrecorded are recorded first, and the command is
@@ -241,7 +250,27 @@ func validate(name string, cmd Command, now time.Time) error {
 	if err := events.ValidateID(cmd.Actor); err != nil {
 		return badID("actor", err)
 	}
+	if membership && !isTick(cmd.Action) {
+		return reject(name, cmd.Actor, ErrPermissionDenied,
+			"%s is the backend's command: it carries no actor, and user %q may not issue it", name, cmd.Actor)
+	}
 	return nil
+}
+
+func isTick(a Action) bool {
+	_, ok := a.(Tick)
+	return ok
+}
+
+// IsMembership reports whether a is one of the backend's membership
+// commands (AddParticipant, RemoveParticipant, UpdatePermissions,
+// Disconnect, Reconnect), which carry no actor.
+func IsMembership(a Action) bool {
+	switch a.(type) {
+	case AddParticipant, RemoveParticipant, UpdatePermissions, Disconnect, Reconnect:
+		return true
+	}
+	return false
 }
 
 func validateList(name, actor string, users []string, reason string) error {

@@ -182,9 +182,17 @@ var stageRules = []ruleCase{
 	{name: "AddParticipant/already a participant", cmd: add("waiting", hostPerms), err: errState, errUser: "waiting"},
 	{name: "AddParticipant/unknown stage access", cmd: add("newbie", aggregate.Permissions{StageAccess: "Sometimes"}), err: errBadInput},
 	{name: "AddParticipant/empty stage access", cmd: add("newbie", aggregate.Permissions{}), err: errBadInput},
+	// Membership is the backend's authority: no user's actor may carry it,
+	// not even a host's, not even about themselves.
 	{name: "AddParticipant/with an actor", cmd: aggregate.Command{Actor: "admin", Action: aggregate.AddParticipant{
-		Participant: aggregate.Participant{UserID: "newbie", Permissions: bannedPerms}}},
-		event: events.TypeParticipantJoined, moves: map[string]aggregate.Status{"newbie": off}},
+		Participant: aggregate.Participant{UserID: "newbie", Permissions: bannedPerms}}}, err: errDenied, errUser: "admin"},
+	{name: "UpdatePermissions/a viewer promoting themselves", cmd: by("viewer", aggregate.UpdatePermissions{UserID: "viewer", Permissions: hostPerms}),
+		err: errDenied, errUser: "viewer"},
+	{name: "UpdatePermissions/by a host", cmd: by("host", aggregate.UpdatePermissions{UserID: "viewer", Permissions: hostPerms}),
+		err: errDenied, errUser: "host"},
+	{name: "RemoveParticipant/by a user", cmd: by("viewer", aggregate.RemoveParticipant{UserID: "onstage"}), err: errDenied, errUser: "viewer"},
+	{name: "Disconnect/by a user", cmd: by("viewer", aggregate.Disconnect{UserID: "onstage"}), err: errDenied, errUser: "viewer"},
+	{name: "Reconnect/by a user", cmd: by("viewer", aggregate.Reconnect{UserID: "onstage"}), err: errDenied, errUser: "viewer"},
 	{name: "RemoveParticipant/OffStage", cmd: by("", aggregate.RemoveParticipant{UserID: "viewer"}),
 		event: events.TypeParticipantLeft, moves: map[string]aggregate.Status{"viewer": none}},
 	{name: "RemoveParticipant/requested leaves the queue", cmd: by("", aggregate.RemoveParticipant{UserID: "early"}),
@@ -463,20 +471,24 @@ func TestDecide_badCommand(t *testing.T) {
 }
 
 func TestDecide_idempotency(t *testing.T) {
-	t.Run("a retried command is a duplicate, whatever it says", func(t *testing.T) {
+	t.Run("a retried key of the same actor is a duplicate; SameCommand tells a different command", func(t *testing.T) {
 		m := scene(t)
 		d, err := m.apply(aggregate.Command{ID: "k1", Actor: "host", Action: aggregate.GrantAccess{Users: users("early", "ghost")}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := d.Events[0].Version
+		v, stored := d.Events[0].Version, d.Events
 		m.do(by("speaker", aggregate.Join{}))
-		for _, retry := range []aggregate.Command{
-			{ID: "k1", Actor: "host", Action: aggregate.GrantAccess{Users: users("early", "ghost")}},
-			{ID: "k1", Actor: "viewer", Action: aggregate.Join{}}, // would be rejected if decided
+		for _, retry := range []struct {
+			cmd  aggregate.Command
+			same bool
+		}{
+			{aggregate.Command{ID: "k1", Actor: "host", Action: aggregate.GrantAccess{Users: users("ghost", "early", "early")}}, true},
+			{aggregate.Command{ID: "k1", Actor: "host", Action: aggregate.GrantAccess{Users: users("early")}}, false},
+			{aggregate.Command{ID: "k1", Actor: "host", Action: aggregate.Kick{Users: users("early", "ghost")}}, false},
 		} {
 			before := m.s.Clone()
-			d, err := aggregate.Decide(m.s, retry, m.now)
+			d, err := aggregate.Decide(m.s, retry.cmd, m.now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -486,6 +498,23 @@ func TestDecide_idempotency(t *testing.T) {
 			if !m.s.Equal(before) {
 				t.Error("Decide changed the state")
 			}
+			if got := aggregate.SameCommand(retry.cmd, stored); got != retry.same {
+				t.Errorf("SameCommand(%+v, %s) = %v", retry.cmd, stored[0].Type, got)
+			}
+		}
+	})
+	t.Run("keys belong to their actor", func(t *testing.T) {
+		m := scene(t)
+		m.do(aggregate.Command{ID: "k1", Actor: "viewer", Action: aggregate.RequestAccess{}})
+		// The host's deny under the viewer's key is the host's own command.
+		d, err := aggregate.Decide(m.s, aggregate.Command{ID: "k1", Actor: "host", Action: aggregate.DenyAccess{Users: users("viewer")}}, m.now)
+		if err != nil || d.Duplicate || len(d.Events) != 1 || d.Events[0].Type != events.TypeAccessDenied {
+			t.Fatalf("host's deny under the viewer's key: %+v, %v", d, err)
+		}
+		// The backend's commands have a scope of their own.
+		d, err = aggregate.Decide(m.s, aggregate.Command{ID: "k1", Action: aggregate.RemoveParticipant{UserID: "viewer"}}, m.now)
+		if err != nil || d.Duplicate {
+			t.Fatalf("backend's command under the viewer's key: %+v, %v", d, err)
 		}
 	})
 	t.Run("bad input is rejected even with a known id", func(t *testing.T) {
@@ -537,10 +566,10 @@ func TestDecide_idempotency(t *testing.T) {
 		// One more command evicts it: the retry is decided afresh, and
 		// fails because the user is already a participant.
 		m.do(by("speaker", aggregate.Leave{}))
-		if _, _, ok := m.s.Applied("first"); ok {
+		if _, _, ok := m.s.Applied(events.KeyOf("", "first")); ok {
 			t.Error("the oldest id is still remembered")
 		}
-		if _, _, ok := m.s.Applied(fmt.Sprintf("cmd-%d", 2)); !ok {
+		if _, _, ok := m.s.Applied(events.KeyOf("speaker", fmt.Sprintf("cmd-%d", 2))); !ok {
 			t.Error("the second command was forgotten too early")
 		}
 		d, err := aggregate.Decide(m.s, retry, m.now)

@@ -39,6 +39,12 @@ var (
 	// user's last denial; [Error.Until] (and the message) say when they may
 	// ask again.
 	ErrCooldown = errors.New("request cooldown")
+	// ErrKeyReused is returned when a command's idempotency key was already
+	// used, by the same actor in the same meeting, for a different command
+	// (another action, other targets or arguments). Nothing is stored; the
+	// first command's outcome stands. It is what the IETF Idempotency-Key
+	// draft answers with 422.
+	ErrKeyReused = errors.New("idempotency key reused for a different command")
 )
 
 // Error is a rejected command: which command, about which user, which rule
@@ -98,7 +104,7 @@ type Rejection struct {
 
 // ReasonCode returns the name of err's kind as recorded in the log:
 // "PermissionDenied", "InvalidState", "NotParticipant", "InvalidCommand",
-// "StageFull", "Cooldown", or "" when err is none of them.
+// "StageFull", "Cooldown", "KeyReused", or "" when err is none of them.
 func ReasonCode(err error) string {
 	switch {
 	case errors.Is(err, ErrPermissionDenied):
@@ -113,6 +119,8 @@ func ReasonCode(err error) string {
 		return "StageFull"
 	case errors.Is(err, ErrCooldown):
 		return "Cooldown"
+	case errors.Is(err, ErrKeyReused):
+		return "KeyReused"
 	}
 	return ""
 }
@@ -133,6 +141,8 @@ func ErrorForCode(code string) error {
 		return ErrStageFull
 	case "Cooldown":
 		return ErrCooldown
+	case "KeyReused":
+		return ErrKeyReused
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func Evolve(s *State, e *events.Envelope) {
 		s.lastTime = e.Time
 	}
 	if e.CommandID != "" {
-		s.recent.add(e.CommandID, e.Version)
+		s.recent.add(e.CommandKey(), e.Version, e.Type == events.TypeLapsed)
 	}
 	t := e.Time
 	set := func(user string, st Status) { s.setStatus(user, st, t, e.Version) }

@@ -151,7 +151,7 @@ func TestEvolve_bookkeeping(t *testing.T) {
 	if m.s.Version() != 1 || m.s.LastHash() != e.Hash || !m.s.LastTime().Equal(e.Time) {
 		t.Errorf("state version %d hash %s time %v after %+v", m.s.Version(), m.s.LastHash(), m.s.LastTime(), e)
 	}
-	if first, last, ok := m.s.Applied("c1"); !ok || first != 1 || last != 1 {
+	if first, last, ok := m.s.Applied(events.KeyOf("", "c1")); !ok || first != 1 || last != 1 {
 		t.Errorf("Applied(c1) = %d, %d, %v", first, last, ok)
 	}
 	mem, _ := m.s.Member("a")

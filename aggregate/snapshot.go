@@ -22,7 +22,7 @@ var ErrBadSnapshot = errors.New("aggregate: bad snapshot")
 // and the state folded from the log again).
 const (
 	snapMagic  = "stsn"
-	snapFormat = 1
+	snapFormat = 2 // 2: the command window keys commands by actor and id
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -89,6 +89,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		b = append(b, a.key[:]...)
 		b = binary.AppendUvarint(b, a.first)
 		b = binary.AppendUvarint(b, a.last)
+		b = append(b, boolByte(a.lapsed))
 	}
 	b = binary.AppendUvarint(b, uint64(s.recent.next))
 
@@ -202,6 +203,7 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 		var a applied
 		copy(a.key[:], d.bytes(len(a.key)))
 		a.first, a.last = d.uvarint(), d.uvarint()
+		a.lapsed = d.bool()
 		s.recent.ring = append(s.recent.ring, a)
 	}
 	next := d.uvarint()

@@ -172,10 +172,10 @@ func (s *State) Queue() []Member {
 	return out
 }
 
-// Applied reports whether a command with this id is in the recent window,
-// and the versions of the events it produced.
-func (s *State) Applied(commandID string) (first, last uint64, ok bool) {
-	a, ok := s.recent.find(commandID)
+// Applied reports whether the command with key k (see [events.KeyOf]) is
+// in the recent window, and the versions of the events it produced.
+func (s *State) Applied(k events.CommandKey) (first, last uint64, ok bool) {
+	a, ok := s.recent.find(k)
 	return a.first, a.last, ok
 }
 

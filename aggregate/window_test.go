@@ -2,61 +2,49 @@ package aggregate
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/productdb/stage/events"
 )
 
-func TestParseUUID(t *testing.T) {
-	for range 1000 {
-		u := uuid.Must(uuid.NewV7())
-		if k, ok := parseUUID(u.String()); !ok || k != cmdKey(u) {
-			t.Fatalf("parseUUID(%s) = %x, %v", u, k, ok)
-		}
-	}
+func TestKeyOf_scoped(t *testing.T) {
 	v4 := uuid.New().String()
-	for _, s := range []string{
-		"", "x", "01234567-89ab-0def-0123-456789abcdef", // version 0
-		strings.ToUpper(v4), "{" + v4[:34] + "}", "urn:uuid:" + v4,
-		"01234567-89ab-7def-0123-456789abcdeg", "0123456789ab-7def-0123-456789abcdef-",
-	} {
-		if _, ok := parseUUID(s); ok {
-			t.Errorf("parseUUID(%q) accepted a non-canonical UUID", s)
+	// The same id under another actor, and ids that only split differently
+	// between actor and id, are other keys.
+	pairs := [][2]string{{"", v4}, {"bob", v4}, {"alice", v4}, {"", "a"}, {"a", ""}, {"ab", "c"}, {"a", "bc"}, {"", ""}}
+	seen := map[events.CommandKey][2]string{}
+	for _, p := range pairs {
+		k := events.KeyOf(p[0], p[1])
+		if prev, dup := seen[k]; dup {
+			t.Fatalf("KeyOf%q == KeyOf%q", p, prev)
+		}
+		seen[k] = p
+		if events.KeyOf(p[0], p[1]) != k {
+			t.Fatalf("KeyOf%q is not deterministic", p)
 		}
 	}
 }
 
-func TestKeyOf_distinct(t *testing.T) {
-	v4 := uuid.New().String()
-	// Spellings of one UUID that are not the canonical text are other ids.
-	ids := []string{v4, strings.ToUpper(v4), "{" + v4 + "}", "urn:uuid:" + v4, "a", "b", ""}
-	seen := map[cmdKey]string{}
-	for _, id := range ids {
-		k := keyOf(id)
-		if prev, dup := seen[k]; dup {
-			t.Fatalf("keyOf(%q) == keyOf(%q)", id, prev)
-		}
-		seen[k] = id
-	}
-}
+func key(id string) events.CommandKey { return events.KeyOf("", id) }
 
 func TestWindow(t *testing.T) {
 	var w window
-	w.add("c0", 1)
-	w.add("c0", 2) // a command of two events
-	if a, ok := w.find("c0"); !ok || a.first != 1 || a.last != 2 {
+	w.add(key("c0"), 1, true)
+	w.add(key("c0"), 2, false) // a command of two events: Lapsed, then its own
+	if a, ok := w.find(key("c0")); !ok || a.first != 1 || a.last != 2 {
 		t.Fatalf("find(c0) = %+v, %v; want versions 1..2", a, ok)
 	}
 	for i := 1; i <= CommandWindow; i++ {
-		w.add("c"+strconv.Itoa(i), uint64(i+2))
+		w.add(key("c"+strconv.Itoa(i)), uint64(i+2), false)
 	}
-	if _, ok := w.find("c0"); ok {
+	if _, ok := w.find(key("c0")); ok {
 		t.Fatalf("c0 still in the window after %d newer commands", CommandWindow)
 	}
 	for i := 1; i <= CommandWindow; i++ {
 		id := "c" + strconv.Itoa(i)
-		if a, ok := w.find(id); !ok || a.first != uint64(i+2) {
+		if a, ok := w.find(key(id)); !ok || a.first != uint64(i+2) {
 			t.Fatalf("find(%s) = %+v, %v", id, a, ok)
 		}
 	}
@@ -67,8 +55,13 @@ func TestWindow(t *testing.T) {
 	if !c.equal(w) {
 		t.Fatal("clone differs")
 	}
-	c.add("new", 1000)
-	if c.equal(w) || w.newest().key == keyOf("new") {
+	c.add(key("new"), 1000, false)
+	// Two commands under one key are two entries.
+	c.add(key("new"), 1001, false)
+	if a, _ := c.find(key("new")); a.first != 1001 || a.last != 1001 || c.newest().first != 1001 {
+		t.Fatalf("a second command under a key merged into the first: %+v", a)
+	}
+	if c.equal(w) || w.newest().key == key("new") {
 		t.Fatal("clone shares storage with the original")
 	}
 }

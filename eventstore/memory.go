@@ -6,6 +6,7 @@ import (
 	"iter"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/productdb/stage/events"
 )
@@ -22,12 +23,40 @@ type Memory struct {
 	meetings map[string][]uint64 // meeting -> Seq of each version (index = version-1)
 	changed  chan struct{}       // closed by the next append, if a subscriber made one
 	snaps    map[string]Snapshot // meeting -> latest snapshot
+
+	// The command index: each meeting's records, and every record in the
+	// order recorded, to drop those older than the retention.
+	retention time.Duration
+	keys      map[string]map[events.CommandKey]CommandRecord
+	keyLog    []keyEntry
+	newest    time.Time // the latest record's Time
+}
+
+type keyEntry struct {
+	meeting string
+	key     events.CommandKey
+	rec     CommandRecord
 }
 
 var (
-	_ Store       = (*Memory)(nil)
-	_ Snapshotter = (*Memory)(nil)
+	_ Store        = (*Memory)(nil)
+	_ Snapshotter  = (*Memory)(nil)
+	_ CommandIndex = (*Memory)(nil)
 )
+
+// MemoryOption configures [NewMemory].
+type MemoryOption func(*Memory)
+
+// WithKeyRetention sets how long the store's command index keeps a
+// command's idempotency key (default [DefaultKeyRetention]). A d of zero
+// or less keeps the default.
+func WithKeyRetention(d time.Duration) MemoryOption {
+	return func(m *Memory) {
+		if d > 0 {
+			m.retention = d
+		}
+	}
+}
 
 // chunkSize is the number of events per chunk of the log: appending never
 // copies stored events, so a long log costs no more to extend than a short one.
@@ -39,9 +68,16 @@ func (m *Memory) at(seq uint64) events.Envelope {
 	return m.log[i/chunkSize][i%chunkSize]
 }
 
-// NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
-	return &Memory{meetings: map[string][]uint64{}, snaps: map[string]Snapshot{}}
+// NewMemory returns an empty in-memory store. Its command index
+// ([CommandIndex]) keeps keys for [DefaultKeyRetention] unless an option
+// says otherwise.
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{meetings: map[string][]uint64{}, snaps: map[string]Snapshot{},
+		retention: DefaultKeyRetention, keys: map[string]map[events.CommandKey]CommandRecord{}}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 // Append implements [Store.Append].
@@ -183,3 +219,55 @@ func (m *Memory) LoadSnapshot(ctx context.Context, meetingID string) (Snapshot, 
 	snap.Data = slices.Clone(snap.Data)
 	return snap, ok, nil
 }
+
+// RecordCommand implements [CommandIndex.RecordCommand]. Records older
+// than the retention, counted back from the latest record's Time, are
+// dropped as new ones come: the index holds the keys of one retention.
+func (m *Memory) RecordCommand(ctx context.Context, meetingID string, k events.CommandKey, rec CommandRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := events.ValidateID(meetingID); err != nil {
+		return fmt.Errorf("eventstore: record command: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rec.Time.After(m.newest) {
+		m.newest = rec.Time
+	}
+	cut := m.newest.Add(-m.retention)
+	n := 0
+	for n < len(m.keyLog) && m.keyLog[n].rec.Time.Before(cut) {
+		old := m.keyLog[n]
+		if ks := m.keys[old.meeting]; ks[old.key] == old.rec {
+			delete(ks, old.key)
+			if len(ks) == 0 {
+				delete(m.keys, old.meeting)
+			}
+		}
+		n++
+	}
+	m.keyLog = m.keyLog[n:]
+	ks := m.keys[meetingID]
+	if ks == nil {
+		ks = map[events.CommandKey]CommandRecord{}
+		m.keys[meetingID] = ks
+	}
+	ks[k] = rec
+	m.keyLog = append(m.keyLog, keyEntry{meeting: meetingID, key: k, rec: rec})
+	return nil
+}
+
+// FindCommand implements [CommandIndex.FindCommand].
+func (m *Memory) FindCommand(ctx context.Context, meetingID string, k events.CommandKey) (CommandRecord, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return CommandRecord{}, false, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rec, ok := m.keys[meetingID][k]
+	return rec, ok, nil
+}
+
+// KeyRetention implements [CommandIndex.KeyRetention].
+func (m *Memory) KeyRetention() time.Duration { return m.retention }

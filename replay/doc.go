@@ -32,12 +32,12 @@
 // that does not match the event (an edit), a PrevHash that does not link to
 // the previous event (a deletion, insertion or re-hashed edit), time running
 // backwards, and events that were not legal when they happened: the command
-// each event records ([CommandOf]) is decided again with aggregate.Decide on
+// each event records ([aggregate.CommandOf]) is decided again with aggregate.Decide on
 // the state just before it, and must be accepted and give the same event. A
 // kick by a user who was not a host at that moment is a finding even when
 // the hash chain was forged to match.
 //
 // Event types with no known command (added after this package) are counted
 // in [Report.Unchecked] rather than reported: their versions and hashes are
-// still checked. Extend [CommandOf] when adding commands.
+// still checked. Extend [aggregate.CommandOf] when adding commands.
 package replay

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,6 +45,11 @@ const (
 	// Mismatch: the rules accept the event's command but decide a different
 	// event (a payload that does not follow from the command and the state).
 	Mismatch FindingKind = "mismatch"
+	// DuplicateKey: a command was applied twice: its idempotency key, from
+	// the same actor in the same meeting, was stored again within the key
+	// retention (see [WithKeyRetention]), when the engine must have answered
+	// the retry with the first outcome.
+	DuplicateKey FindingKind = "duplicate-key"
 )
 
 // Finding is one thing wrong with a log.
@@ -75,7 +81,7 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 	// Unchecked counts, by type, the events whose legality could not be
 	// re-decided because no command is known for their type (see
-	// [CommandOf]); their hash chain and versions were still checked.
+	// [aggregate.CommandOf]); their hash chain and versions were still checked.
 	Unchecked map[events.Type]int `json:"unchecked,omitempty"`
 }
 
@@ -97,19 +103,28 @@ func (r *Report) Kinds() []FindingKind {
 // in stream order; that the event's hash matches its contents and links to
 // the previous event's hash; that time does not run backwards; and that the
 // event was legal when it happened: the command it records (see
-// [CommandOf]) is decided again with aggregate.Decide on the meeting's state
+// [aggregate.CommandOf]) is decided again with aggregate.Decide on the meeting's state
 // just before it, and must be accepted and give the same event.
 //
 // Every event is then applied as stored (the log is the truth), so one bad
 // event is reported once and the events after it are judged on the state
 // the log really describes.
 //
+// A command key (an idempotency key scoped to its actor) stored again
+// within the key retention (default eventstore.DefaultKeyRetention) is a
+// [DuplicateKey] finding: a retry that was applied twice. Keys the engine
+// made up for callers who gave none (the id of the command's first event)
+// are held to the state's command window only, as the engine holds them.
+//
 // Malformed entries (errors wrapping events.ErrMalformed) and damaged events
 // a store refused to serve (errors wrapping eventstore.ErrCorrupt) become
 // findings and reading goes on; any other error from evs ends Verify with
 // that error and the report so far.
-func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error]) (*Report, error) {
+func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...VerifyOption) (*Report, error) {
 	v := newVerifier()
+	for _, o := range opts {
+		o(v)
+	}
 	for e, err := range evs {
 		if err != nil {
 			if errors.Is(err, events.ErrMalformed) {
@@ -152,6 +167,82 @@ type verifier struct {
 	lapses  map[string]*lapse // meeting -> the Lapsed event just applied
 	ids     map[uuid.UUID]uint64
 	lastSeq uint64
+
+	retention time.Duration
+	keys      map[string]*keyLog // meeting -> the command keys used within the retention
+}
+
+// VerifyOption configures [Verify].
+type VerifyOption func(*verifier)
+
+// WithKeyRetention sets the key retention that Verify holds the log to: a
+// command key stored twice less than d apart is a [DuplicateKey] finding
+// (default eventstore.DefaultKeyRetention, the engine's default). Use the
+// retention the deployment's store was configured with.
+func WithKeyRetention(d time.Duration) VerifyOption {
+	return func(v *verifier) {
+		if d > 0 {
+			v.retention = d
+		}
+	}
+}
+
+// keyLog is one meeting's command keys within the retention: the latest use
+// of each, and every use in log order, so that the ones older than the
+// retention are dropped as the log's time moves on.
+type keyLog struct {
+	at   map[events.CommandKey]keyUse
+	fifo []keyUse
+	// The previous event: a backend command that recorded passed deadlines
+	// first is a Lapsed event and its own event, consecutive, at one time,
+	// with one key.
+	last        events.CommandKey
+	lastVersion uint64
+	lastLapsed  bool
+	lastTime    time.Time
+	lastID      string
+}
+
+type keyUse struct {
+	key     events.CommandKey
+	version uint64
+	time    time.Time
+	// generated: the engine made the key up (the caller gave none), as the
+	// id of the command's first event. Such a key is remembered by the
+	// state's window only: a caller learns it from the acknowledged result,
+	// so a later use of it is a new command, not a retry.
+	generated bool
+}
+
+// duplicateKey reports whether e starts a command whose key was used less
+// than the retention before, and records its use.
+func (v *verifier) duplicateKey(e *events.Envelope) (keyUse, bool) {
+	kl := v.keys[e.MeetingID]
+	if kl == nil {
+		kl = &keyLog{at: map[events.CommandKey]keyUse{}}
+		v.keys[e.MeetingID] = kl
+	}
+	k := e.CommandKey()
+	afterLapse := kl.lastLapsed && e.Version == kl.lastVersion+1 && e.Time.Equal(kl.lastTime) && e.Type != events.TypeLapsed
+	same := afterLapse && k == kl.last
+	generated := e.ID.String() == e.CommandID || afterLapse && kl.lastID == e.CommandID
+	kl.last, kl.lastVersion, kl.lastLapsed, kl.lastTime, kl.lastID = k, e.Version, e.Type == events.TypeLapsed, e.Time, e.ID.String()
+	if same {
+		return keyUse{}, false
+	}
+	cut := e.Time.Add(-v.retention)
+	for len(kl.fifo) > 0 && kl.fifo[0].time.Before(cut) {
+		old := kl.fifo[0]
+		if kl.at[old.key].version == old.version {
+			delete(kl.at, old.key)
+		}
+		kl.fifo = kl.fifo[1:]
+	}
+	prev, dup := kl.at[k]
+	u := keyUse{key: k, version: e.Version, time: e.Time, generated: generated}
+	kl.at[k] = u
+	kl.fifo = append(kl.fifo, u)
+	return prev, dup && !prev.generated && !prev.time.Before(cut)
 }
 
 // lapse remembers a Lapsed event and the state before it: a command whose
@@ -166,7 +257,8 @@ type lapse struct {
 
 func newVerifier() *verifier {
 	return &verifier{r: &Report{Findings: []Finding{}}, states: map[string]*aggregate.State{},
-		lapses: map[string]*lapse{}, ids: map[uuid.UUID]uint64{}}
+		lapses: map[string]*lapse{}, ids: map[uuid.UUID]uint64{},
+		retention: eventstore.DefaultKeyRetention, keys: map[string]*keyLog{}}
 }
 
 func (v *verifier) add(f Finding) { v.r.Findings = append(v.r.Findings, f) }
@@ -209,7 +301,12 @@ func (v *verifier) check(e *events.Envelope) {
 	if e.Time.Before(s.LastTime()) {
 		find(TimeReversed, nil, "time %s is before the previous event's %s", e.Time.Format(timeFmt), s.LastTime().Format(timeFmt))
 	}
-	v.legal(s, e, find)
+	prev, dupKey := v.duplicateKey(e)
+	if dupKey {
+		find(DuplicateKey, nil, "command key %q of %s was already used at version %d, %v before (key retention %v): a retry applied twice, or another command stored under a used key",
+			e.CommandID, actorName(e.Actor), prev.version, e.Time.Sub(prev.time).Round(time.Millisecond), v.retention)
+	}
+	v.legal(s, e, dupKey, find)
 	if e.Type == events.TypeLapsed {
 		v.lapses[e.MeetingID] = &lapse{before: s.Clone(), command: e.CommandID, version: e.Version}
 	} else {
@@ -220,8 +317,8 @@ func (v *verifier) check(e *events.Envelope) {
 
 const timeFmt = "2006-01-02T15:04:05.000Z07:00"
 
-func (v *verifier) legal(s *aggregate.State, e *events.Envelope, find func(FindingKind, error, string, ...any)) {
-	cmd, ok := CommandOf(e)
+func (v *verifier) legal(s *aggregate.State, e *events.Envelope, dupKey bool, find func(FindingKind, error, string, ...any)) {
+	cmd, ok := aggregate.CommandOf(e)
 	if !ok {
 		if v.r.Unchecked == nil {
 			v.r.Unchecked = map[events.Type]int{}
@@ -241,7 +338,9 @@ func (v *verifier) legal(s *aggregate.State, e *events.Envelope, find func(Findi
 		return
 	}
 	if d.Duplicate {
-		find(Illegal, nil, "command %s was already applied at version %d: a retry was stored twice", e.CommandID, d.First)
+		if !dupKey { // stored twice outside the retention, but within the command window
+			find(DuplicateKey, nil, "command %s was already applied at version %d: a retry was stored twice", e.CommandID, d.First)
+		}
 		return
 	}
 	switch {
@@ -274,66 +373,6 @@ func (v *verifier) legal(s *aggregate.State, e *events.Envelope, find func(Findi
 	if len(diffs) > 0 {
 		find(Mismatch, nil, "the rules give %s", strings.Join(diffs, "; "))
 	}
-}
-
-// CommandOf reconstructs the command an event records: its actor, ids and
-// action (a list command names its applied targets, then its skipped ones;
-// a Lapsed event is a Tick; SeatWaitlisted is a Join on a full stage).
-// It reports false for an event type with no known command. Deciding the
-// command on the state before the event gives the event again, when the
-// event was legal.
-func CommandOf(e *events.Envelope) (aggregate.Command, bool) {
-	var a aggregate.Action
-	withSkips := func(users []string, skips []events.Skip) []string {
-		out := slices.Clone(users)
-		for _, s := range skips {
-			out = append(out, s.UserID)
-		}
-		return out
-	}
-	switch p := e.Payload.(type) {
-	case *events.ParticipantJoined:
-		a = aggregate.AddParticipant{Participant: aggregate.Participant{UserID: p.UserID, Permissions: p.Permissions}}
-	case *events.ParticipantLeft:
-		if p.Reason == "Disconnected" {
-			a = aggregate.Disconnect{UserID: p.UserID} // with no reconnect grace
-		} else {
-			a = aggregate.RemoveParticipant{UserID: p.UserID}
-		}
-	case *events.PermissionsChanged:
-		a = aggregate.UpdatePermissions{UserID: p.UserID, Permissions: p.Permissions}
-	case *events.AccessRequested:
-		a = aggregate.RequestAccess{}
-	case *events.AccessRequestCancelled:
-		a = aggregate.CancelRequestAccess{}
-	case *events.AccessGranted:
-		a = aggregate.GrantAccess{Users: withSkips(p.Users, p.Skipped)}
-	case *events.AccessDenied:
-		a = aggregate.DenyAccess{Users: withSkips(p.Users, p.Skipped), Reason: p.Reason}
-	case *events.StageJoined:
-		a = aggregate.Join{}
-	case *events.StageLeft:
-		a = aggregate.Leave{}
-	case *events.Kicked:
-		a = aggregate.Kick{Users: withSkips(p.Users, p.Skipped), Reason: p.Reason}
-	case *events.SettingsChanged:
-		a = aggregate.Configure{Settings: p.Settings}
-	case *events.SeatWaitlisted:
-		a = aggregate.Join{} // a Join on a full stage
-	case *events.StageBanned:
-		a = aggregate.BanFromStage{UserID: p.UserID, Until: p.Until}
-	case *events.BanLifted:
-		a = aggregate.LiftBan{UserID: p.UserID}
-	case *events.Disconnected:
-		a = aggregate.Disconnect{UserID: p.UserID}
-	case *events.Reconnected:
-		a = aggregate.Reconnect{UserID: p.UserID}
-	case *events.Lapsed:
-		a = aggregate.Tick{}
-	default:
-		return aggregate.Command{}, false
-	}
-	return aggregate.Command{ID: e.CommandID, CorrelationID: e.CorrelationID, Actor: e.Actor, Action: a}, true
 }
 
 func actorName(a string) string {

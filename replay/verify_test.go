@@ -176,7 +176,7 @@ func TestVerify_tampering(t *testing.T) {
 			evs[12].CommandID = evs[11].CommandID // carol's leave reuses her join's command id
 			reseal(t, evs, 12)
 			return evs
-		}, replay.Illegal, 13, []replay.FindingKind{replay.Illegal}},
+		}, replay.DuplicateKey, 13, []replay.FindingKind{replay.DuplicateKey}},
 		{"time runs backwards", func(t *testing.T, evs []events.Envelope) []events.Envelope {
 			evs[6].Time = evs[2].Time
 			reseal(t, evs, 6)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/productdb/stage/eventstore"
 )
 
 // Defaults of [New].
@@ -35,6 +37,8 @@ type config struct {
 	maxAge   time.Duration
 	logger   *slog.Logger
 	groupMin int // 0: no group commit
+
+	keyRetention time.Duration
 }
 
 func defaultConfig() config {
@@ -44,6 +48,8 @@ func defaultConfig() config {
 		replicas: 1,
 		storage:  jetstream.FileStorage,
 		logger:   slog.New(slog.DiscardHandler),
+
+		keyRetention: eventstore.DefaultKeyRetention,
 	}
 }
 
@@ -127,6 +133,20 @@ func WithMaxAge(d time.Duration) Option {
 			return badOption("max age %v, want 0 or at least 1s", d)
 		}
 		c.maxAge = d
+		return nil
+	}
+}
+
+// WithKeyRetention sets how long the command index keeps a command's
+// idempotency key (default eventstore.DefaultKeyRetention): a retry within
+// it is recognised however many commands came between. It is the TTL of
+// the bucket [KeyBucket]; every store on one stream must use the same.
+func WithKeyRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return badOption("key retention %v, want at least 1s", d)
+		}
+		c.keyRetention = d
 		return nil
 	}
 }

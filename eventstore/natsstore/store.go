@@ -50,6 +50,7 @@ type Store struct {
 	marks map[string]head // meeting -> the event its snapshot covers (snapshot.go)
 
 	snaps jetstream.KeyValue // the snapshot bucket
+	keys  jetstream.KeyValue // the command index bucket (index.go)
 
 	group *grouper // nil without group commit
 
@@ -71,7 +72,9 @@ var _ eventstore.Store = (*Store)(nil)
 // [*StreamConfigError] if it cannot. New never changes an existing stream.
 // It also creates (or opens) the KV bucket [SnapshotBucket] of the stream,
 // with the stream's storage and replicas and one value per key, where
-// [Store.SaveSnapshot] keeps each meeting's latest snapshot.
+// [Store.SaveSnapshot] keeps each meeting's latest snapshot, and the KV
+// bucket [KeyBucket], whose entries expire after the key retention
+// ([WithKeyRetention]), where [Store.RecordCommand] keeps the command index.
 //
 // The Store does not own nc: close the connection after [Store.Close].
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
@@ -93,6 +96,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	if err := s.provisionSnapshots(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.provisionKeys(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.groupMin > 0 {

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"MeetingsIsolated", testMeetingsIsolated},
 		{"StopEarly", testStopEarly},
 		{"Snapshots", testSnapshots},
+		{"CommandIndex", testCommandIndex},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
