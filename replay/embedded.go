@@ -44,10 +44,16 @@ func (d *DataDir) Close() error {
 // OpenDataDir opens (creating if needed) the embedded default in dir: an
 // in-process nats-server with JetStream file storage in dir, and the
 // JetStream store on it (natsstore.OpenEmbedded). Close shuts both down.
+// While another embedded server holds dir (a running backend, in this
+// process or another), the error wraps natsstore.ErrDirLocked and names
+// the holder: reach that store through its server's nats:// URL instead.
 func OpenDataDir(ctx context.Context, dir string) (*DataDir, error) {
 	emb, err := natsstore.OpenEmbedded(ctx, dir)
+	if errors.Is(err, natsstore.ErrDirLocked) {
+		return nil, fmt.Errorf("%w: %w", ErrSource, err) // it names dir
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: data directory %s: %v", ErrSource, dir, err)
+		return nil, fmt.Errorf("%w: data directory %s: %w", ErrSource, dir, err)
 	}
 	return &DataDir{Store: emb.Store, Dir: dir, close: emb.Close}, nil
 }
@@ -59,7 +65,9 @@ func openDataDir(ctx context.Context, dir string, c openConfig) (Source, error) 
 	}
 	srv, err := natsstore.StartServer(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSource, err)
+		// A held directory: natsstore.DirLockedError names the holder and
+		// says to use its server's URL.
+		return nil, fmt.Errorf("%w: %w", ErrSource, err)
 	}
 	nc, err := srv.Connect()
 	if err != nil {

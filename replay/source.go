@@ -79,7 +79,10 @@ func WithProgress(p Progress) OpenOption { return func(c *openConfig) { c.progre
 //     that server, read with the options of [WithNATSOptions], [WithStream]
 //     and [WithSubjectPrefix];
 //   - a directory: the data directory of the embedded default (as written by
-//     `stagereplay demo` or an Engine on the embedded store);
+//     `stagereplay demo` or an Engine on the embedded store), which must
+//     not be in use: while a server holds it the error wraps
+//     natsstore.ErrDirLocked and names the holder (read a live store by
+//     its server's URL);
 //   - a file: a JSON Lines export ("-" reads standard input).
 //
 // Errors wrap [ErrSource] and say what is wrong.

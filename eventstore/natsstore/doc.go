@@ -66,6 +66,17 @@
 // machine crash. [WithLazySync] trades that away for speed, for benchmarks.
 // [OpenEmbedded] is the whole default in one call.
 //
+// One server at a time holds a data directory: StartServer takes an
+// exclusive flock on the directory's [LockFileName] and records there which
+// process holds it, so that a second StartServer or OpenEmbedded on the
+// directory, in this process or another, is refused with a
+// [*DirLockedError] naming the holder, instead of losing one side's
+// acknowledged writes. [Server.Shutdown] lets the directory go, and so
+// does the holder's death, however it dies. Other processes reach a live
+// store through its server's URL ([WithListen]), not through its
+// directory. Where Go has no flock (Windows, Solaris, AIX) no lock is
+// taken.
+//
 // # An external server or cluster
 //
 // Connect with nats.go and its own options (URLs, credentials, TLS), and

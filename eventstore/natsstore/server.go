@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -75,9 +76,10 @@ func WithServerName(name string) ServerOption {
 // Server is an in-process nats-server with JetStream: the embedded default
 // behind the store when no external server is given.
 type Server struct {
-	ns  *server.Server
-	dir string
-	cfg serverConfig
+	ns   *server.Server
+	dir  string
+	cfg  serverConfig
+	lock *dirLock
 }
 
 // StartServer starts a nats-server in this process, with JetStream and its
@@ -85,6 +87,16 @@ type Server struct {
 // to disk before acknowledging it (SyncAlways; see [WithLazySync]) and
 // listens on no port (see [WithListen]): connect with [Server.Connect].
 // Starting again on the same dir brings every stored event back.
+//
+// One server at a time holds dir: StartServer first takes an exclusive lock
+// on dir's [LockFileName] (flock; the kernel lets it go when the holder
+// shuts down or dies), and records there which process holds it. While
+// another server holds dir, in this process or another, StartServer
+// returns a [*DirLockedError] (wrapping [ErrDirLocked]) naming the holder,
+// and touches nothing. To reach a live store from another process, start
+// its server with [WithListen] and connect to [Server.ClientURL]. On
+// platforms without flock (Windows, Solaris, AIX, Plan 9, WebAssembly) no
+// lock is taken: keep to one server per directory by hand there.
 func StartServer(dir string, opts ...ServerOption) (*Server, error) {
 	if dir == "" {
 		return nil, errors.New("natsstore: StartServer: empty store directory")
@@ -94,6 +106,13 @@ func StartServer(dir string, opts ...ServerOption) (*Server, error) {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("natsstore: StartServer: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	so := &server.Options{
 		ServerName: cfg.name,
@@ -112,15 +131,17 @@ func StartServer(dir string, opts ...ServerOption) (*Server, error) {
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("natsstore: start server: %w", err)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(cfg.ready) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		lock.release()
 		return nil, fmt.Errorf("natsstore: server on %s not ready after %v", dir, cfg.ready)
 	}
-	return &Server{ns: ns, dir: dir, cfg: cfg}, nil
+	return &Server{ns: ns, dir: dir, cfg: cfg, lock: lock}, nil
 }
 
 // Connect returns a connection to the server through memory (no socket),
@@ -151,10 +172,12 @@ func (s *Server) NATSServer() *server.Server { return s.ns }
 
 // Shutdown stops the server and waits until it has stopped. Everything
 // acknowledged is on disk (with the default sync); clients see their
-// connection close or reconnect.
+// connection close or reconnect. Then it lets the data directory go, for
+// the next [StartServer]. Later calls do nothing.
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.lock.release()
 }
 
 // Embedded is the whole embedded default: an in-process [Server], a
@@ -170,7 +193,10 @@ type Embedded struct {
 
 // OpenEmbedded starts a [Server] on dir with its defaults (sync before
 // acknowledge, no listening port), connects to it and opens a [Store] with
-// group commit on ([WithGroupCommit] of [DefaultGroupMin]) and opts. Opening the same dir again brings every stored event back.
+// group commit on ([WithGroupCommit] of [DefaultGroupMin]) and opts.
+// Opening the same dir again, once this one is closed, brings every stored
+// event back; while it is open, another OpenEmbedded or [StartServer] on
+// dir returns a [*DirLockedError].
 //
 //	emb, err := natsstore.OpenEmbedded(ctx, "/var/lib/stage")
 //	...

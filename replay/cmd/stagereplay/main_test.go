@@ -7,15 +7,18 @@ import (
 	"encoding/xml"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/productdb/stage/events"
+	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
 )
@@ -173,6 +176,48 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDataDirInUse: a data directory that a running embedded server holds
+// (here this process's; a backend's alike) is refused, by a read and by an
+// import, with a message that names the holder and the way in; once it is
+// let go, the same commands work.
+func TestDataDirInUse(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "solaris" || runtime.GOOS == "aix" || runtime.GOOS == "plan9" {
+		t.Skip("no directory lock on " + runtime.GOOS)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := stagereplay(t, "import", two, "--to", dir); code != exitOK {
+		t.Fatalf("import: %s", errs)
+	}
+	dd, err := replay.OpenDataDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dd.Close()
+	holder := fmt.Sprintf("in use by pid %d (", os.Getpid())
+	for _, args := range [][]string{{"meetings", dir}, {"verify", dir}, {"import", two, "--to", dir}} {
+		code, out, errs := stagereplay(t, args...)
+		if code != exitError {
+			t.Fatalf("%v on a held directory: exit %d, want %d; stdout %s stderr %s", args, code, exitError, out, errs)
+		}
+		t.Logf("%v: %s", args[0], strings.TrimSpace(errs))
+		if !strings.Contains(errs, holder) || !strings.Contains(errs, "nats://") {
+			t.Errorf("%v: stderr %q does not name the holder (%q) and the nats:// way in", args, errs, holder)
+		}
+	}
+	if _, err := replay.Open(context.Background(), dir); !errors.Is(err, natsstore.ErrDirLocked) || !errors.Is(err, replay.ErrSource) {
+		t.Errorf("replay.Open on a held directory: %v, want ErrSource and natsstore.ErrDirLocked", err)
+	}
+	if _, err := replay.OpenDataDir(context.Background(), dir); !errors.Is(err, natsstore.ErrDirLocked) {
+		t.Errorf("replay.OpenDataDir on a held directory: %v, want natsstore.ErrDirLocked", err)
+	}
+	if err := dd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := stagereplay(t, "meetings", dir); code != exitOK || !strings.Contains(out, "town-hall") {
+		t.Errorf("meetings after the holder closed: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
 
