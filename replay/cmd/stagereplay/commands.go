@@ -320,8 +320,9 @@ func writeTo(path string, stdout io.Writer, f func(io.Writer) error) error {
 
 type verifyCmd struct {
 	sourceArgs
-	Meeting string `short:"m" help:"Verify only this meeting."`
-	JSON    bool   `help:"Write the report as JSON."`
+	Meeting      string        `short:"m" help:"Verify only this meeting."`
+	JSON         bool          `help:"Write the report as JSON."`
+	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The store's idempotency key retention: a command key stored twice within it is a duplicate-key finding."`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, e *env) error {
@@ -330,7 +331,10 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer done()
-	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting))
+	if c.KeyRetention <= 0 {
+		return fmt.Errorf("--key-retention %v: want a positive duration", c.KeyRetention)
+	}
+	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), replay.WithKeyRetention(c.KeyRetention))
 	if err != nil {
 		return err
 	}
