@@ -24,13 +24,22 @@
 //     use and after any ambiguous failure, with every event's hash and link
 //     to the previous one checked.
 //  4. Decide with [aggregate.Decide] (pure: no I/O, no clock). A rejection
-//     is returned as is, and nothing is stored. A command whose idempotency
-//     key was already applied returns its original events, Duplicate set.
-//  5. Give each event a UUID v7, seal it into the meeting's hash chain, and
+//     on the cached state is decided again after catching up with the
+//     store, so it rests on state as new as the store's head; then it is
+//     returned, and nothing is stored. A membership command with a user's
+//     actor is refused: membership is the backend's authority.
+//  5. A command whose idempotency key (scoped to its actor) was applied
+//     returns its original events, Duplicate set; the same key with a
+//     different command fails with aggregate.ErrKeyReused. Keys the
+//     meeting's recent window no longer holds are looked up in the store's
+//     command index (eventstore.CommandIndex), which keeps them for a
+//     retention (a day by default), across restarts; a caller's key is
+//     recorded there before the append.
+//  6. Give each event a UUID v7, seal it into the meeting's hash chain, and
 //     append it with the version the decision was made on.
-//  6. If another writer appended first (eventstore.ErrConflict), catch up
+//  7. If another writer appended first (eventstore.ErrConflict), catch up
 //     and decide again, with backoff, at most WithRetry attempts.
-//  7. Apply the events to the cached state with [aggregate.Evolve].
+//  8. Apply the events to the cached state with [aggregate.Evolve].
 //
 // Reads (Status, Roster, GetAccessRequests) catch the cached state up with
 // the store first, so an Engine sees what other Engines on the same store
