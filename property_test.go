@@ -368,7 +368,15 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 	var want outcome
 	sk := scoped(o.actor, key)
 	duplicate := false
+	prev, applied := mm.outcomes[sk]
 	switch {
+	case key != "" && !mm.remembered(sk, now) && applied && err == nil && res.Duplicate && prev.op.same(o):
+		// Past the window, a made-up key is guaranteed no more, but an
+		// Engine whose cache is stale may still hold it in its window: a
+		// duplicate is right too (nothing is stored twice either way).
+		duplicate, want = true, prev
+	case key != "" && !mm.remembered(sk, now) && applied && errors.Is(err, aggregate.ErrKeyReused) && !prev.op.same(o):
+		want = outcome{err: aggregate.ErrKeyReused}
 	case key == "" || !mm.remembered(sk, now):
 		want = mm.decide(o, key, now, keyed)
 	case mm.outcomes[sk].op.same(o):
