@@ -201,7 +201,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			// A caller's key the state's window does not know may be a
 			// retry of any age: ask the command index before the rules,
 			// which may no longer allow what the first attempt did.
-			first, last, found, again, lerr := e.lookup(ctx, m, cmd, key, now, fresh)
+			run, again, lerr := e.lookup(ctx, m, cmd, key, now, fresh)
 			if lerr != nil {
 				return Result{Version: m.state.Version()}, lerr
 			}
@@ -209,8 +209,8 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 				fresh = true
 				continue
 			}
-			if found {
-				d, err = aggregate.Decision{Duplicate: true, First: first, Last: last}, nil
+			if run != nil {
+				return e.original(cmd, run)
 			}
 		}
 		if err != nil {
@@ -229,7 +229,11 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			return Result{Version: m.state.Version()}, err
 		}
 		if d.Duplicate {
-			return e.original(ctx, meetingID, cmd, d.First, d.Last)
+			run, err := e.recorded(ctx, meetingID, cmd, d.First, d.Last)
+			if err != nil {
+				return Result{}, err
+			}
+			return e.original(cmd, run)
 		}
 		if len(d.Events) == 0 { // a Tick with nothing due
 			return Result{Version: m.state.Version()}, nil
@@ -299,48 +303,72 @@ func (e *Engine) refresh(ctx context.Context, m *meeting) (bool, error) {
 }
 
 // lookup asks the store's command index whether the command with key k,
-// unknown to the state's recent window, was stored before: found, with the
-// versions of its events, if the index has a record within the retention
-// and the log's events from the record's version are the command's. A
+// unknown to the state's recent window, was stored before: its events, if
+// the index has a record within the retention and the log's events from
+// the record's version are the command's. A
 // record of a version the cached state has not reached makes lookup catch
 // up and report again (unless the state is fresh already): decide anew.
-func (e *Engine) lookup(ctx context.Context, m *meeting, cmd aggregate.Command, k events.CommandKey, now time.Time, fresh bool) (first, last uint64, found, again bool, err error) {
+func (e *Engine) lookup(ctx context.Context, m *meeting, cmd aggregate.Command, k events.CommandKey, now time.Time, fresh bool) (run []events.Envelope, again bool, err error) {
 	rec, ok, err := e.index.FindCommand(ctx, m.id, k)
 	if err != nil {
-		return 0, 0, false, false, fmt.Errorf("stage: meeting %s: looking up an idempotency key: %w", m.id, err)
+		return nil, false, fmt.Errorf("stage: meeting %s: looking up an idempotency key: %w", m.id, err)
 	}
 	if !ok || now.Sub(rec.Time) >= e.index.KeyRetention() || rec.Version == 0 {
-		return 0, 0, false, false, nil
+		return nil, false, nil
 	}
 	if rec.Version > m.state.Version() {
 		if fresh {
-			return 0, 0, false, false, nil // recorded, never appended
+			return nil, false, nil // recorded, never appended
 		}
 		changed, err := e.refresh(ctx, m)
-		return 0, 0, false, changed, err
+		return nil, changed, err
 	}
-	run, err := e.commandRun(ctx, m.id, cmd, rec.Version, m.state.Version())
-	if err != nil || len(run) == 0 || run[0].Version != rec.Version || run[len(run)-1].CommandKey() != k {
-		return 0, 0, false, false, err
-	}
-	return run[0].Version, run[len(run)-1].Version, true, false, nil
-}
-
-// commandRun returns the events of cmd stored from version from on: its
-// own event, preceded by the Lapsed event it recorded first, if any (that
-// event has the command's id and time, but no actor), or a Tick's Lapsed
-// event. It reads no further than version to.
-func (e *Engine) commandRun(ctx context.Context, meetingID string, cmd aggregate.Command, from, to uint64) ([]events.Envelope, error) {
-	var run []events.Envelope
-	for ev, err := range e.store.Load(ctx, meetingID, from) {
+	// The command's events from the record's version: its own event, or
+	// the Lapsed event it recorded first (the command's id and time, no
+	// actor) and then its own.
+	for ev, err := range e.store.Load(ctx, m.id, rec.Version) {
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if ev.Version > to || ev.CommandID != cmd.ID || len(run) == 2 ||
+		if ev.Version > m.state.Version() || ev.CommandID != cmd.ID || len(run) == 2 ||
 			len(run) == 1 && (run[0].Type != events.TypeLapsed || !run[0].Time.Equal(ev.Time)) {
 			break
 		}
 		run = append(run, ev)
+	}
+	if len(run) == 0 || run[0].Version != rec.Version || run[len(run)-1].CommandKey() != k {
+		return nil, false, nil // the recorded attempt never landed
+	}
+	return run, false, nil
+}
+
+// recorded returns the events of the command the state's window holds at
+// versions first..last, with the Lapsed event it recorded just before
+// them, if any (the window keys a user's command by its own event: the
+// Lapsed event has the command's id and time but no actor). One read.
+func (e *Engine) recorded(ctx context.Context, meetingID string, cmd aggregate.Command, first, last uint64) ([]events.Envelope, error) {
+	var run []events.Envelope
+	for ev, err := range e.store.Load(ctx, meetingID, max(first, 2)-1) {
+		if err != nil {
+			return nil, err
+		}
+		if ev.Version > last {
+			break
+		}
+		run = append(run, ev)
+	}
+	if len(run) > 1 && run[0].Version < first &&
+		(run[0].Type != events.TypeLapsed || run[0].CommandID != cmd.ID || !run[0].Time.Equal(run[1].Time)) {
+		run = run[1:] // the previous command's event
+	}
+	for _, ev := range run {
+		if ev.CommandID != cmd.ID {
+			run = nil // the window matched another id of the actor's (a hash collision)
+			break
+		}
+	}
+	if len(run) == 0 || run[len(run)-1].Version != last {
+		return nil, fmt.Errorf("stage: meeting %s: events %d..%d of a recorded command are missing from the store", meetingID, first, last)
 	}
 	return run, nil
 }
@@ -374,32 +402,8 @@ func (e *Engine) backoff(ctx context.Context, attempt int) error {
 }
 
 // original reports the outcome of a command applied before, from its
-// events (versions first..last, and a Lapsed event it recorded just
-// before them), or ErrKeyReused if they record a different command.
-func (e *Engine) original(ctx context.Context, meetingID string, cmd aggregate.Command, first, last uint64) (Result, error) {
-	var run []events.Envelope
-	if first > 1 { // the window keys a user's command by its own event: look for its Lapsed event before
-		r, err := e.commandRun(ctx, meetingID, cmd, first-1, last)
-		if err != nil {
-			return Result{}, err
-		}
-		if len(r) == 2 && r[1].Version == last {
-			run = r
-		}
-	}
-	if run == nil {
-		r, err := e.commandRun(ctx, meetingID, cmd, first, last)
-		if err != nil {
-			return Result{}, err
-		}
-		run = r
-	}
-	if len(run) == 0 || run[len(run)-1].Version != last {
-		// The events of the key do not record this command's id: the
-		// window matched another id of the actor's (a hash collision) or
-		// the log changed under the cache.
-		return Result{}, fmt.Errorf("stage: meeting %s: events %d..%d of a recorded command are missing from the store", meetingID, first, last)
-	}
+// events, or ErrKeyReused if they record a different command.
+func (e *Engine) original(cmd aggregate.Command, run []events.Envelope) (Result, error) {
 	ev := run[len(run)-1]
 	if !aggregate.SameCommand(cmd, run) {
 		return Result{Version: ev.Version, Position: ev.Seq}, &aggregate.Error{Command: cmd.Action.Name(), UserID: cmd.Actor, Err: aggregate.ErrKeyReused,

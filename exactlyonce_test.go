@@ -34,6 +34,19 @@ func eoSeed(t *testing.T, eng *stage.Engine, meeting string) {
 	}
 }
 
+// eoEngine returns an Engine on st, closed at the end of the test, with
+// meeting "w" seeded by eoSeed.
+func eoEngine(t *testing.T, st eventstore.Store, opts ...stage.Option) *stage.Engine {
+	t.Helper()
+	eng, err := stage.New(st, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	eoSeed(t, eng, "w")
+	return eng
+}
+
 // eoFill stores n accepted commands on the meeting (carol requests and
 // cancels, by turns), each with a fresh key of its own.
 func eoFill(t *testing.T, eng *stage.Engine, meeting string, n int) {
@@ -73,12 +86,7 @@ func eoCountKey(t *testing.T, st eventstore.Store, meeting, id string) int {
 func TestExactlyOnce_lateRetry(t *testing.T) {
 	ctx := context.Background()
 	st := eventstore.NewMemory()
-	eng, err := stage.New(st, stage.WithCacheSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	eoSeed(t, eng, "w")
+	eng := eoEngine(t, st, stage.WithCacheSize(1))
 	cfg := aggregate.Command{Actor: "alice", Action: aggregate.Configure{Settings: aggregate.Settings{MaxOnStage: 5}}}
 	first, err := eng.Execute(ctx, "w", cfg, stage.WithIdempotencyKey("K"))
 	if err != nil {
@@ -139,12 +147,7 @@ func TestExactlyOnce_retentionEnds(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 	st := eventstore.NewMemory(eventstore.WithKeyRetention(time.Hour))
-	eng, err := stage.New(st, stage.WithClock(func() time.Time { return now }), stage.WithAutoTick(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	eoSeed(t, eng, "w")
+	eng := eoEngine(t, st, stage.WithClock(func() time.Time { return now }), stage.WithAutoTick(false))
 	req := aggregate.Command{Actor: "bob", Action: aggregate.RequestAccess{}}
 	if _, err := eng.Execute(ctx, "w", req, stage.WithIdempotencyKey("R")); err != nil {
 		t.Fatal(err)
@@ -176,12 +179,7 @@ func TestExactlyOnce_retentionEnds(t *testing.T) {
 func TestExactlyOnce_keysBelongToTheirActor(t *testing.T) {
 	ctx := context.Background()
 	st := eventstore.NewMemory()
-	eng, err := stage.New(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	eoSeed(t, eng, "w")
+	eng := eoEngine(t, st)
 	if _, err := eng.Execute(ctx, "w", aggregate.Command{Actor: "bob", Action: aggregate.RequestAccess{}}, stage.WithIdempotencyKey("K")); err != nil {
 		t.Fatal(err)
 	}
@@ -264,12 +262,7 @@ func TestExactlyOnce_rejectionsOnFreshState(t *testing.T) {
 func TestExactlyOnce_membershipIsTheBackends(t *testing.T) {
 	ctx := context.Background()
 	st := eventstore.NewMemory()
-	eng, err := stage.New(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	eoSeed(t, eng, "w")
+	eng := eoEngine(t, st)
 	for _, a := range []aggregate.Action{
 		aggregate.UpdatePermissions{UserID: "bob", Permissions: eoHost},
 		aggregate.RemoveParticipant{UserID: "alice"},

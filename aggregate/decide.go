@@ -190,10 +190,11 @@ func validate(name string, cmd Command, now time.Time) error {
 	if !events.ValidTime(now) {
 		return bad("time %s is outside the range an event can record", now)
 	}
-	membership := false
+	// The backend's membership commands carry no actor; a Tick may or not.
+	membership, tick := false, false
 	switch a := cmd.Action.(type) {
 	case Tick:
-		membership = true
+		tick = true
 	case Disconnect:
 		membership = true
 		if err := events.ValidateID(a.UserID); err != nil {
@@ -244,33 +245,17 @@ func validate(name string, cmd Command, now time.Time) error {
 	case Kick:
 		return validateList(name, cmd.Actor, a.Users, a.Reason)
 	}
-	if membership && cmd.Actor == "" {
+	if (membership || tick) && cmd.Actor == "" {
 		return nil
 	}
 	if err := events.ValidateID(cmd.Actor); err != nil {
 		return badID("actor", err)
 	}
-	if membership && !isTick(cmd.Action) {
+	if membership {
 		return reject(name, cmd.Actor, ErrPermissionDenied,
 			"%s is the backend's command: it carries no actor, and user %q may not issue it", name, cmd.Actor)
 	}
 	return nil
-}
-
-func isTick(a Action) bool {
-	_, ok := a.(Tick)
-	return ok
-}
-
-// IsMembership reports whether a is one of the backend's membership
-// commands (AddParticipant, RemoveParticipant, UpdatePermissions,
-// Disconnect, Reconnect), which carry no actor.
-func IsMembership(a Action) bool {
-	switch a.(type) {
-	case AddParticipant, RemoveParticipant, UpdatePermissions, Disconnect, Reconnect:
-		return true
-	}
-	return false
 }
 
 func validateList(name, actor string, users []string, reason string) error {

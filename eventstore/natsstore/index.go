@@ -20,10 +20,7 @@ var _ eventstore.CommandIndex = (*Store)(nil)
 // KeyBucket returns the name of the KV bucket that holds the command index
 // of stream (see [eventstore.CommandIndex]): the stream's name as in
 // [SnapshotBucket], and "_KEYS".
-func KeyBucket(stream string) string {
-	name := SnapshotBucket(stream)
-	return name[:len(name)-len("_SNAPSHOTS")] + "_KEYS"
-}
+func KeyBucket(stream string) string { return bucketName(stream, "_KEYS") }
 
 // provisionKeys creates the command index bucket, whose entries expire
 // after the key retention, or opens it if it exists. An existing bucket

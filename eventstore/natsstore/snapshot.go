@@ -20,14 +20,18 @@ var _ eventstore.Snapshotter = (*Store)(nil)
 // SnapshotBucket returns the name of the KV bucket that holds the
 // snapshots of the events of stream: the stream's name, with each
 // character a bucket name may not hold replaced by '_', and "_SNAPSHOTS".
-func SnapshotBucket(stream string) string {
+func SnapshotBucket(stream string) string { return bucketName(stream, "_SNAPSHOTS") }
+
+// bucketName is the name of a KV bucket of stream: the stream's name, with
+// each character a bucket name may not hold replaced by '_', and suffix.
+func bucketName(stream, suffix string) string {
 	b := []byte(stream)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			b[i] = '_'
 		}
 	}
-	return string(b) + "_SNAPSHOTS"
+	return string(b) + suffix
 }
 
 // provisionSnapshots creates the snapshot bucket, or opens it if it exists.
