@@ -92,7 +92,10 @@ func (s *Store) RecordCommand(ctx context.Context, meetingID string, k events.Co
 	return nil
 }
 
-// FindCommand implements [eventstore.CommandIndex.FindCommand]. A record
+// FindCommand implements [eventstore.CommandIndex.FindCommand]. It reads
+// from the bucket's stream leader, as the store reads a meeting's head: a
+// direct get may reach a replica that has not yet stored a record just
+// written (or, on a new bucket, find no responder at all). A record
 // that does not decode, or names another meeting, is reported as an error
 // wrapping eventstore.ErrCorrupt: the index is not trusted blindly.
 func (s *Store) FindCommand(ctx context.Context, meetingID string, k events.CommandKey) (eventstore.CommandRecord, bool, error) {
@@ -102,14 +105,14 @@ func (s *Store) FindCommand(ctx context.Context, meetingID string, k events.Comm
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	key := indexKey(meetingID, k)
-	e, err := s.keys.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return eventstore.CommandRecord{}, false, nil
-	}
+	msg, err := s.leaderGet(ctx, "KV_"+KeyBucket(s.cfg.stream), msgGet{LastBySubject: "$KV." + KeyBucket(s.cfg.stream) + "." + key})
 	if err != nil {
 		return eventstore.CommandRecord{}, false, fmt.Errorf("natsstore: find command %s of meeting %s: %w", k, meetingID, err)
 	}
-	v := e.Value()
+	if msg == nil {
+		return eventstore.CommandRecord{}, false, nil
+	}
+	v := msg.Data
 	bad := func(why string) error {
 		return fmt.Errorf("%w: command index %s, key %s: %s", eventstore.ErrCorrupt, KeyBucket(s.cfg.stream), key, why)
 	}

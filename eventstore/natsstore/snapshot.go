@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -166,24 +165,14 @@ func parseSnapshot(v []byte) (eventstore.Snapshot, error) {
 // eventAt fetches the stream's message at seq from the stream leader and
 // decodes it as an event.
 func (s *Store) eventAt(ctx context.Context, seq uint64) (events.Envelope, error) {
-	req, _ := json.Marshal(struct {
-		Seq uint64 `json:"seq"`
-	}{seq})
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.stream, req)
+	msg, err := s.leaderGet(ctx, s.cfg.stream, msgGet{Seq: seq})
 	if err != nil {
 		return events.Envelope{}, err
 	}
-	var r msgGetResponse
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return events.Envelope{}, err
-	}
-	if r.Error != nil {
-		return events.Envelope{}, r.Error
-	}
-	if r.Message == nil || !strings.HasPrefix(r.Message.Subject, s.cfg.prefix+".") {
+	if msg == nil || !strings.HasPrefix(msg.Subject, s.cfg.prefix+".") {
 		return events.Envelope{}, errors.New("not an event")
 	}
-	return s.decode(r.Message.Subject, r.Message.Seq, r.Message.Data)
+	return s.decode(msg.Subject, msg.Seq, msg.Data)
 }
 
 // setMark records a meeting's event position that a snapshot names and the

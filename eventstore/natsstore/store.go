@@ -363,42 +363,58 @@ func (s *Store) setHead(meetingID string, h head) {
 	s.heads[meetingID] = h
 }
 
-// msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
-type msgGetResponse struct {
-	Error   *jetstream.APIError `json:"error,omitempty"`
-	Message *struct {
-		Subject string `json:"subject"`
-		Seq     uint64 `json:"seq"`
-		Data    []byte `json:"data,omitempty"`
-	} `json:"message,omitempty"`
+// storedMsg is a message as STREAM.MSG.GET returns it.
+type storedMsg struct {
+	Subject string `json:"subject"`
+	Seq     uint64 `json:"seq"`
+	Data    []byte `json:"data,omitempty"`
 }
 
-// lastOf fetches the meeting's last event from the stream leader (not a
-// possibly lagging replica, as direct get might), and records it as the
-// meeting's head.
+// msgGet asks STREAM.MSG.GET for the message at Seq, or the last one on
+// LastBySubject.
+type msgGet struct {
+	Seq           uint64 `json:"seq,omitempty"`
+	LastBySubject string `json:"last_by_subj,omitempty"`
+}
+
+// leaderGet returns the message of stream that q asks for, from the
+// stream's leader (not a possibly lagging replica, as a direct get might
+// reach), or nil when there is none.
+func (s *Store) leaderGet(ctx context.Context, stream string, q msgGet) (*storedMsg, error) {
+	req, _ := json.Marshal(q)
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Error   *jetstream.APIError `json:"error,omitempty"`
+		Message *storedMsg          `json:"message,omitempty"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("bad response: %w", err)
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, nil
+	case r.Error != nil:
+		return nil, r.Error
+	case r.Message == nil:
+		return nil, errors.New("empty response")
+	}
+	return r.Message, nil
+}
+
+// lastOf fetches the meeting's last event from the stream leader, and
+// records it as the meeting's head.
 func (s *Store) lastOf(ctx context.Context, meetingID string) (head, events.Envelope, bool, error) {
-	subject := s.Subject(meetingID)
-	req, _ := json.Marshal(struct {
-		LastBySubject string `json:"last_by_subj"`
-	}{subject})
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.stream, req)
+	msg, err := s.leaderGet(ctx, s.cfg.stream, msgGet{LastBySubject: s.Subject(meetingID)})
 	if err != nil {
 		return head{}, events.Envelope{}, false, fmt.Errorf("natsstore: last event of meeting %s: %w", meetingID, err)
 	}
-	var r msgGetResponse
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return head{}, events.Envelope{}, false, fmt.Errorf("natsstore: last event of meeting %s: bad response: %w", meetingID, err)
+	if msg == nil {
+		return head{}, events.Envelope{}, false, nil
 	}
-	if r.Error != nil {
-		if r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
-			return head{}, events.Envelope{}, false, nil
-		}
-		return head{}, events.Envelope{}, false, fmt.Errorf("natsstore: last event of meeting %s: %w", meetingID, r.Error)
-	}
-	if r.Message == nil {
-		return head{}, events.Envelope{}, false, fmt.Errorf("natsstore: last event of meeting %s: empty response", meetingID)
-	}
-	e, err := s.decode(r.Message.Subject, r.Message.Seq, r.Message.Data)
+	e, err := s.decode(msg.Subject, msg.Seq, msg.Data)
 	if err != nil {
 		return head{}, events.Envelope{}, false, err
 	}
