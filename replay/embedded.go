@@ -117,23 +117,31 @@ type jsSource struct {
 	stream   string
 	prefix   string
 	progress Progress
+	idle     time.Duration
 	close    func() error
 }
 
+// apiTimeout bounds each request to the JetStream API (stream info, a
+// message, creating the consumer).
+const apiTimeout = 10 * time.Second
+
 func newJSSource(ctx context.Context, nc *nats.Conn, c openConfig) (*jsSource, error) {
-	s := &jsSource{stream: c.stream, prefix: c.subjectPrefix, progress: c.progress}
+	s := &jsSource{stream: c.stream, prefix: c.subjectPrefix, progress: c.progress, idle: c.idle}
 	if s.stream == "" {
 		s.stream = "STAGE"
 	}
 	if s.prefix == "" {
 		s.prefix = "stage.events"
 	}
+	if s.idle <= 0 {
+		s.idle = DefaultIdleTimeout
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSource, err)
 	}
 	s.js = js
-	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ictx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	if _, err := js.Stream(ictx, s.stream); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -144,6 +152,14 @@ func newJSSource(ctx context.Context, nc *nats.Conn, c openConfig) (*jsSource, e
 	return s, nil
 }
 
+// Events reads the stream as it is when the read begins, and never waits
+// without a bound: it stops at the stream's last sequence or when the
+// consumer has nothing more pending, and gives up on a message that does
+// not come within the idle timeout. A stream that keeps no message it
+// should (one with no limits: no MaxAge, MaxMsgs, MaxBytes or
+// MaxMsgsPerSubject) is reported with a [*LostError]: sequences skipped
+// (the sequence goes on), or an end the stream reports but no longer holds
+// (the sequence ends).
 func (s *jsSource) Events(ctx context.Context, meetingID string) iter.Seq2[events.Envelope, error] {
 	return func(yield func(events.Envelope, error) bool) {
 		fail := func(err error) { yield(events.Envelope{}, fmt.Errorf("replay: stream %s: %w", s.stream, err)) }
@@ -156,81 +172,154 @@ func (s *jsSource) Events(ctx context.Context, meetingID string) iter.Seq2[event
 			filter = s.prefix + "." + meetingID
 		}
 		// Read up to the last message stored when the read begins.
-		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		api := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, apiTimeout) }
+		ictx, cancel := api()
 		st, err := s.js.Stream(ictx, s.stream)
-		var last uint64
-		if err == nil {
-			if meetingID == "" {
-				if st.CachedInfo().State.Msgs > 0 {
-					last = st.CachedInfo().State.LastSeq
-				}
-			} else {
-				var m *jetstream.RawStreamMsg
-				m, err = st.GetLastMsgForSubject(ictx, filter)
-				if errors.Is(err, jetstream.ErrMsgNotFound) {
-					err = nil
-				} else if err == nil {
-					last = m.Sequence
-				}
-			}
-		}
 		cancel()
 		if err != nil {
 			fail(err)
 			return
 		}
-		if last == 0 {
+		info := st.CachedInfo()
+		state, cfg := info.State, info.Config
+		// Limits drop messages by design; without them every message
+		// the stream ever stored must still be there.
+		complete := cfg.MaxAge == 0 && cfg.MaxMsgs <= 0 && cfg.MaxBytes <= 0 && cfg.MaxMsgsPerSubject <= 0
+		lost := func(from, to uint64, end bool) *LostError {
+			return &LostError{Stream: s.stream, MeetingID: meetingID, From: from, To: to, End: end,
+				DeniesDeletes: cfg.DenyDelete && cfg.DenyPurge}
+		}
+		if complete && state.LastSeq > 0 && state.Msgs == 0 {
+			// It reports messages stored and holds none.
+			yield(events.Envelope{}, lost(1, state.LastSeq, true))
 			return
 		}
-		cons, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-		if err != nil {
-			fail(err)
-			return
-		}
-		msgs, err := cons.Messages()
-		if err != nil {
-			fail(err)
-			return
-		}
-		defer msgs.Stop()
-		for n := 0; ; n++ {
-			msg, err := msgs.Next(jetstream.NextContext(ctx))
-			if cerr := ctx.Err(); cerr != nil {
-				yield(events.Envelope{}, cerr)
-				return
-			}
-			if err != nil {
+		last := state.LastSeq
+		if meetingID != "" {
+			last = 0
+			ictx, cancel := api()
+			m, err := st.GetLastMsgForSubject(ictx, filter)
+			cancel()
+			switch {
+			case err == nil:
+				last = m.Sequence
+			case !errors.Is(err, jetstream.ErrMsgNotFound):
 				fail(err)
 				return
 			}
-			md, err := msg.Metadata()
-			if err != nil {
-				fail(err)
+		}
+		var read uint64 // the last sequence read
+		if last > 0 {
+			var ok bool
+			read, ok = s.read(ctx, filter, last, complete && meetingID == "", lost, yield)
+			if !ok {
 				return
 			}
-			seq := md.Sequence.Stream
-			e, err := events.Unmarshal(msg.Data())
-			if err == nil && s.prefix+"."+e.MeetingID != msg.Subject() {
-				err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, msg.Subject())
+		}
+		if !complete || state.LastSeq == 0 {
+			return
+		}
+		if meetingID == "" {
+			if read < last {
+				yield(events.Envelope{}, lost(read+1, last, true))
 			}
-			if err != nil {
-				if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, Err: err}) {
-					return
-				}
-			} else {
-				e.Seq = seq
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if s.progress != nil && (n%1024 == 0 || seq >= last) {
-				s.progress(int64(seq), int64(last))
-			}
-			if seq >= last {
-				return
-			}
+			return
+		}
+		// One meeting's read cannot see what the stream lost around it;
+		// ask the stream whether its last message and every one before
+		// it are still there.
+		ictx, cancel = api()
+		_, err = st.GetMsg(ictx, state.LastSeq)
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			yield(events.Envelope{}, lost(state.LastSeq, state.LastSeq, true))
+		} else if err != nil {
+			fail(err)
+		} else if state.NumDeleted > 0 {
+			e := lost(0, 0, false)
+			e.Count = uint64(state.NumDeleted)
+			yield(events.Envelope{}, e)
 		}
 	}
+}
+
+// read yields the messages on filter up to sequence last, and returns the
+// last sequence it read, and false when the caller must stop (yield said
+// so, or the read failed, was canceled or timed out: already yielded).
+// With holes, a skipped sequence is yielded as a [*LostError].
+func (s *jsSource) read(ctx context.Context, filter string, last uint64, holes bool,
+	lost func(from, to uint64, end bool) *LostError, yield func(events.Envelope, error) bool) (uint64, bool) {
+	fail := func(err error) { yield(events.Envelope{}, fmt.Errorf("replay: stream %s: %w", s.stream, err)) }
+	ictx, cancel := context.WithTimeout(ctx, apiTimeout)
+	cons, err := s.js.OrderedConsumer(ictx, s.stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	cancel()
+	if err != nil {
+		fail(err)
+		return 0, false
+	}
+	pending := cons.CachedInfo().NumPending
+	if pending == 0 {
+		return 0, true
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		fail(err)
+		return 0, false
+	}
+	defer msgs.Stop()
+	var read uint64
+	next := uint64(1)
+	for n := 0; pending > 0 && read < last; n++ {
+		nctx, ncancel := context.WithTimeout(ctx, s.idle)
+		msg, err := msgs.Next(jetstream.NextContext(nctx))
+		idle := nctx.Err() != nil
+		ncancel()
+		if cerr := ctx.Err(); cerr != nil {
+			yield(events.Envelope{}, cerr)
+			return read, false
+		}
+		if err != nil {
+			if idle {
+				e := lost(read+1, last, true)
+				e.Idle = s.idle
+				yield(events.Envelope{}, e)
+			} else {
+				fail(err)
+			}
+			return read, false
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			fail(err)
+			return read, false
+		}
+		seq := md.Sequence.Stream
+		pending = md.NumPending
+		if holes && seq > next {
+			if !yield(events.Envelope{}, lost(next, seq-1, false)) {
+				return read, false
+			}
+		}
+		next, read = seq+1, seq
+		e, err := events.Unmarshal(msg.Data())
+		if err == nil && s.prefix+"."+e.MeetingID != msg.Subject() {
+			err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, msg.Subject())
+		}
+		if err != nil {
+			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, Err: err}) {
+				return read, false
+			}
+		} else {
+			e.Seq = seq
+			if !yield(e, nil) {
+				return read, false
+			}
+		}
+		if s.progress != nil && (n%1024 == 0 || seq >= last || pending == 0) {
+			s.progress(int64(seq), int64(last))
+		}
+	}
+	return read, true
 }
 
 func (s *jsSource) Close() error {

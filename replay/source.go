@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -35,9 +36,12 @@ var ErrSource = errors.New("replay: cannot open source")
 type Source interface {
 	// Events yields the log's events in stream order: all of them, or only
 	// meetingID's when it is not empty. A malformed event is yielded as an
-	// error wrapping events.ErrMalformed (a [*DecodeError] for a file), and
-	// the sequence goes on if the caller keeps ranging; any other error ends
-	// it.
+	// error wrapping events.ErrMalformed (a [*DecodeError]), and messages a
+	// stream lost in its middle as a [*LostError] wrapping [ErrMissing]; the
+	// sequence goes on after either if the caller keeps ranging. A lost end
+	// (an error wrapping [ErrTruncated]: a stream's last messages gone, a
+	// file that stops in the middle of an event) and any other error end
+	// it. No read waits without a bound (see [WithIdleTimeout]).
 	Events(ctx context.Context, meetingID string) iter.Seq2[events.Envelope, error]
 	// Close releases the source (connections, files, an embedded server).
 	Close() error
@@ -55,6 +59,7 @@ type openConfig struct {
 	stream        string
 	subjectPrefix string
 	progress      Progress
+	idle          time.Duration
 }
 
 // WithNATSOptions passes options to nats.Connect for a JetStream URL:
@@ -72,6 +77,14 @@ func WithSubjectPrefix(p string) OpenOption { return func(c *openConfig) { c.sub
 
 // WithProgress reports reading progress to p (for a progress bar).
 func WithProgress(p Progress) OpenOption { return func(c *openConfig) { c.progress = p } }
+
+// WithIdleTimeout sets how long a JetStream source (a URL or a data
+// directory) waits for the next message of a read before it gives up and
+// reports the rest of the stream as gone: an error wrapping [ErrTruncated]
+// (default [DefaultIdleTimeout]; zero or less keeps the default). A read
+// also stops, without waiting, where the stream says nothing more is
+// pending.
+func WithIdleTimeout(d time.Duration) OpenOption { return func(c *openConfig) { c.idle = d } }
 
 // Open opens the log at location:
 //
@@ -178,6 +191,7 @@ const batchLines = 256
 type lineBatch struct {
 	first int // line number of lines[0]
 	lines [][]byte
+	cut   int // 1 + the index of the file's last line when no newline ends it
 	out   []decoded
 	done  chan struct{}
 }
@@ -238,6 +252,10 @@ func (f *fileSource) Events(ctx context.Context, meetingID string) iter.Seq2[eve
 							continue
 						}
 						e, err := events.Unmarshal(l)
+						if err != nil && i+1 == b.cut {
+							// The file stops in the middle of an event.
+							err = fmt.Errorf("%w: the file ends in the middle of an event (its last line has no newline and does not decode): %w", ErrTruncated, err)
+						}
 						switch {
 						case err != nil:
 							d.err, d.keep = &DecodeError{Name: f.name, Line: b.first + i, Err: err}, true
@@ -303,6 +321,9 @@ func (f *fileSource) readLines(ctx context.Context, jobs, order chan<- *lineBatc
 			break
 		}
 		b.lines = append(b.lines, bytes.TrimSpace(l))
+		if err != nil {
+			b.cut = len(b.lines)
+		}
 		if len(b.lines) == batchLines && !send() {
 			return nil
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -50,6 +51,15 @@ const (
 	// retention (see [WithKeyRetention]), when the engine must have answered
 	// the retry with the first outcome.
 	DuplicateKey FindingKind = "duplicate-key"
+	// Truncated: the end of the log is gone: a stream reports a last
+	// sequence whose message it no longer holds (or stopped delivering
+	// before it), or a file stops in the middle of an event.
+	Truncated FindingKind = "truncated"
+	// Missing: a stream's sequences skip: messages it stored are gone.
+	Missing FindingKind = "missing"
+	// Empty: the log holds no events at all. Nothing was proven, so an
+	// empty log is not a clean one.
+	Empty FindingKind = "empty"
 )
 
 // Finding is one thing wrong with a log.
@@ -63,8 +73,23 @@ type Finding struct {
 	Kind   FindingKind `json:"kind"`
 	Reason string      `json:"reason"`
 	// Err is the underlying error, when there is one (an *aggregate.Error
-	// for Illegal, events.ErrHashMismatch for HashMismatch, ...).
+	// for Illegal, events.ErrHashMismatch for HashMismatch, a *LostError
+	// for Truncated and Missing, ...).
 	Err error `json:"-"`
+	// Cause is the index in Report.Findings of the earlier finding this
+	// one follows from, and nil when it is a cause itself. A finding
+	// follows from an earlier one when it could be nothing but its
+	// consequence: a later finding on the same event; an event out of
+	// place whose version an earlier finding reported missing; a gap in a
+	// meeting's versions just after a malformed entry or lost messages;
+	// every time, illegal, mismatch and duplicate-key finding in a meeting
+	// after a hash, chain, version or time finding in it (the state those
+	// are judged on is no longer what happened); and, in a meeting with
+	// none of those, an illegal, mismatch or duplicate-key finding about a
+	// user an earlier one was about. Hash, chain, sequence, duplicate-id,
+	// truncated and missing findings about a new place are always causes:
+	// two edits are two causes.
+	Cause *int `json:"cause,omitempty"`
 }
 
 func (f Finding) String() string {
@@ -85,8 +110,61 @@ type Report struct {
 	Unchecked map[events.Type]int `json:"unchecked,omitempty"`
 }
 
-// OK reports whether the log is clean: no findings.
+// OK reports whether the log is clean: no findings. An empty log is not:
+// it has an [Empty] finding.
 func (r *Report) OK() bool { return len(r.Findings) == 0 }
+
+// Group is a finding that follows from no other, and the findings that
+// follow from it.
+type Group struct {
+	// Index is the cause's index in Report.Findings.
+	Index int
+	// Cause is the finding.
+	Cause Finding
+	// Consequences are the indexes in Report.Findings of the findings that
+	// follow from it, in order.
+	Consequences []int
+}
+
+// Groups returns the findings grouped by cause, in the order of the causes.
+func (r *Report) Groups() []Group {
+	var out []Group
+	at := map[int]int{} // finding index -> its group
+	for i, f := range r.Findings {
+		if f.Cause == nil {
+			at[i] = len(out)
+			out = append(out, Group{Index: i, Cause: f})
+			continue
+		}
+		if g, ok := at[*f.Cause]; ok {
+			out[g].Consequences = append(out[g].Consequences, i)
+		}
+	}
+	return out
+}
+
+// Causes returns the findings that follow from no other, in order.
+func (r *Report) Causes() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Cause == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Consequences returns the findings that follow from r.Findings[i], in
+// order (none when i is not the index of a finding).
+func (r *Report) Consequences(i int) []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Cause != nil && *f.Cause == i {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // Kinds returns the distinct kinds of the findings, sorted.
 func (r *Report) Kinds() []FindingKind {
@@ -116,10 +194,16 @@ func (r *Report) Kinds() []FindingKind {
 // made up for callers who gave none (the id of the command's first event)
 // are held to the state's command window only, as the engine holds them.
 //
-// Malformed entries (errors wrapping events.ErrMalformed) and damaged events
-// a store refused to serve (errors wrapping eventstore.ErrCorrupt) become
-// findings and reading goes on; any other error from evs ends Verify with
-// that error and the report so far.
+// Malformed entries (errors wrapping events.ErrMalformed), damaged events
+// a store refused to serve (errors wrapping eventstore.ErrCorrupt) and
+// messages a stream lost (errors wrapping [ErrMissing]) become findings
+// and reading goes on; a lost end (an error wrapping [ErrTruncated])
+// becomes a [Truncated] finding; any other error from evs ends Verify with
+// that error and the report so far. A log with no events at all gets an
+// [Empty] finding: it is not clean.
+//
+// A finding that follows from an earlier one (see Finding.Cause) is linked
+// to it: [Report.Groups] gives each cause with its consequences.
 func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...VerifyOption) (*Report, error) {
 	v := newVerifier()
 	for _, o := range opts {
@@ -127,42 +211,134 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 	}
 	for e, err := range evs {
 		if err != nil {
-			if errors.Is(err, events.ErrMalformed) {
-				v.r.Events++
-				f := Finding{Kind: Malformed, Reason: err.Error(), Err: err}
-				if de := (*DecodeError)(nil); errors.As(err, &de) {
-					f.Seq = de.Seq
-				}
-				v.add(f)
-				continue
+			if !v.sourceError(err) {
+				return v.r, err
 			}
-			// A store that checks what it serves (the JetStream store's
-			// ReadAll) reports a damaged event instead of yielding it.
-			if ce := (*eventstore.CorruptError)(nil); errors.As(err, &ce) {
-				v.r.Events++
-				kind := ChainBroken
-				switch {
-				case errors.Is(err, events.ErrHashMismatch):
-					kind = HashMismatch
-				case errors.Is(err, events.ErrMalformed):
-					kind = Malformed
-				}
-				v.add(Finding{Seq: ce.Seq, MeetingID: ce.MeetingID, Version: ce.Version, Kind: kind, Reason: ce.Err.Error(), Err: err})
-				continue
-			}
-			return v.r, err
+			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return v.r, err
 		}
 		v.check(&e)
 	}
+	if v.r.Events == 0 && len(v.r.Findings) == 0 {
+		v.add(Finding{Kind: Empty, Reason: "the log holds no events: there is nothing to verify"}, -1)
+	}
 	v.r.Meetings = len(v.states)
 	return v.r, nil
 }
 
+// sourceError turns an error of the source into a finding, and reports
+// whether it did (false: Verify must stop with it).
+func (v *verifier) sourceError(err error) bool {
+	v.entries++
+	var (
+		le *LostError
+		de *DecodeError
+		ce *eventstore.CorruptError
+	)
+	switch {
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMissing):
+		kind := Missing
+		if errors.Is(err, ErrTruncated) {
+			kind = Truncated
+		}
+		f := Finding{Kind: kind, Reason: err.Error(), Err: err}
+		switch {
+		case errors.As(err, &le):
+			f.Seq = le.From
+		case errors.As(err, &de):
+			f.Seq = de.Seq
+			v.r.Events++ // a line that stops mid-event is an entry
+		}
+		v.stray(f, "")
+	case errors.Is(err, events.ErrMalformed):
+		v.r.Events++
+		f := Finding{Kind: Malformed, Reason: err.Error(), Err: err}
+		if errors.As(err, &de) {
+			f.Seq = de.Seq
+		}
+		v.stray(f, "")
+	case errors.As(err, &ce):
+		// A store that checks what it serves (the JetStream store's
+		// ReadAll) reports a damaged event instead of yielding it.
+		v.r.Events++
+		kind := ChainBroken
+		switch {
+		case errors.Is(err, events.ErrHashMismatch):
+			kind = HashMismatch
+		case errors.Is(err, events.ErrMalformed):
+			kind = Malformed
+		}
+		v.stray(Finding{Seq: ce.Seq, MeetingID: ce.MeetingID, Version: ce.Version, Kind: kind, Reason: ce.Err.Error(), Err: err}, ce.MeetingID)
+	default:
+		return false
+	}
+	return true
+}
+
+// stray records a finding about an entry that is not an event in hand (a
+// malformed line, lost messages, an event a store refused): a cause, which
+// a later gap in a meeting's versions may follow from. A known meeting's
+// state is no longer what happened.
+func (v *verifier) stray(f Finding, meetingID string) {
+	i := v.add(f, -1)
+	v.strays = append(v.strays, strayFinding{entry: v.entries, index: i, meetingID: meetingID})
+	if meetingID != "" {
+		v.trail(meetingID).whole = i
+	}
+}
+
+type strayFinding struct {
+	entry     int // v.entries when it was read
+	index     int
+	meetingID string
+}
+
+// trail is what Verify remembers of a meeting's findings, to tell a finding
+// that follows from an earlier one from a new cause.
+type trail struct {
+	// whole is the latest cause after which the meeting's state is not
+	// what happened (-1: none).
+	whole int
+	// users: the cause of the latest finding about each user, while whole
+	// is -1.
+	users map[string]int
+	// timeRoot is the cause behind the meeting's latest time (the event
+	// that set it had a finding, or an event before it was found older):
+	// -1 when it is clean.
+	timeRoot int
+	// gaps are the versions reported missing, and by which finding.
+	gaps []gap
+	// maxVersion is the highest version read; order the latest cause
+	// about versions out of order (-1: none).
+	maxVersion uint64
+	order      int
+	// entry is v.entries when the meeting's last event was read.
+	entry int
+	// timeVersion is the version whose time is the meeting's latest.
+	timeVersion uint64
+}
+
+type gap struct {
+	from, to uint64
+	cause    int
+}
+
+func (v *verifier) trail(meetingID string) *trail {
+	t := v.trails[meetingID]
+	if t == nil {
+		t = &trail{whole: -1, timeRoot: -1, order: -1}
+		v.trails[meetingID] = t
+	}
+	return t
+}
+
 type verifier struct {
 	r       *Report
+	trails  map[string]*trail
+	strays  []strayFinding
+	entries int // entries read: events, and errors that became findings
 	states  map[string]*aggregate.State
 	lapses  map[string]*lapse // meeting -> the Lapsed event just applied
 	ids     map[uuid.UUID]uint64
@@ -256,17 +432,73 @@ type lapse struct {
 }
 
 func newVerifier() *verifier {
-	return &verifier{r: &Report{Findings: []Finding{}}, states: map[string]*aggregate.State{},
+	return &verifier{r: &Report{Findings: []Finding{}}, states: map[string]*aggregate.State{}, trails: map[string]*trail{},
 		lapses: map[string]*lapse{}, ids: map[uuid.UUID]uint64{},
 		retention: eventstore.DefaultKeyRetention, keys: map[string]*keyLog{}}
 }
 
-func (v *verifier) add(f Finding) { v.r.Findings = append(v.r.Findings, f) }
+// add appends f, following from the finding at index cause (-1: none), and
+// returns its index.
+func (v *verifier) add(f Finding, cause int) int {
+	if cause >= 0 {
+		f.Cause = &cause
+	}
+	v.r.Findings = append(v.r.Findings, f)
+	return len(v.r.Findings) - 1
+}
 
 func (v *verifier) check(e *events.Envelope) {
 	v.r.Events++
+	v.entries++
+	s := v.states[e.MeetingID]
+	if s == nil {
+		s = aggregate.NewState(e.MeetingID)
+		v.states[e.MeetingID] = s
+	}
+	tr := v.trail(e.MeetingID)
+	// root is the cause the event's findings follow from (-1: none yet).
+	// An event whose version an earlier finding reported missing is out of
+	// place: what is wrong with it follows from that finding.
+	root := -1
+	for i, g := range tr.gaps {
+		if e.Version >= g.from && e.Version <= g.to {
+			root = g.cause
+			tr.gaps = slices.Delete(tr.gaps, i, i+1)
+			break
+		}
+	}
+	inPlace := e.Version == s.Version()+1
+	skips := e.Version > s.Version()+1
 	find := func(kind FindingKind, err error, format string, args ...any) {
-		v.add(Finding{Seq: e.Seq, MeetingID: e.MeetingID, Version: e.Version, Kind: kind, Reason: fmt.Sprintf(format, args...), Err: err})
+		f := Finding{Seq: e.Seq, MeetingID: e.MeetingID, Version: e.Version, Kind: kind, Reason: fmt.Sprintf(format, args...), Err: err}
+		cause := root
+		if cause < 0 {
+			cause = v.causeOf(tr, e, kind, skips)
+		}
+		i := v.add(f, cause)
+		if cause < 0 {
+			cause = i
+			switch kind {
+			case Illegal, Mismatch, DuplicateKey:
+			case VersionGap:
+				tr.whole, tr.order = i, i
+			default:
+				tr.whole = i
+			}
+		}
+		if kind == VersionGap && skips {
+			tr.gaps = append(tr.gaps, gap{from: s.Version() + 1, to: e.Version - 1, cause: cause})
+			tr.whole = cause
+		}
+		if tr.whole < 0 {
+			if tr.users == nil {
+				tr.users = map[string]int{}
+			}
+			for _, u := range usersOf(e) {
+				tr.users[u] = cause
+			}
+		}
+		root = cause
 	}
 	if e.Seq != 0 {
 		if e.Seq <= v.lastSeq {
@@ -279,15 +511,9 @@ func (v *verifier) check(e *events.Envelope) {
 	} else {
 		v.ids[e.ID] = e.Seq
 	}
-	s := v.states[e.MeetingID]
-	if s == nil {
-		s = aggregate.NewState(e.MeetingID)
-		v.states[e.MeetingID] = s
-	}
-	inPlace := e.Version == s.Version()+1
 	switch {
 	case inPlace:
-	case e.Version > s.Version()+1:
+	case skips:
 		find(VersionGap, nil, "version %d follows version %d: %s missing", e.Version, s.Version(), missing(s.Version()+1, e.Version-1))
 	default:
 		find(VersionGap, nil, "version %d comes after version %d: duplicated or out of order", e.Version, s.Version())
@@ -299,7 +525,11 @@ func (v *verifier) check(e *events.Envelope) {
 		find(ChainBroken, nil, "prev %s does not link to version %d's hash %s", short(e.PrevHash), s.Version(), short(s.LastHash()))
 	}
 	if e.Time.Before(s.LastTime()) {
-		find(TimeReversed, nil, "time %s is before the previous event's %s", e.Time.Format(timeFmt), s.LastTime().Format(timeFmt))
+		find(TimeReversed, nil, "time %s is before %s, the time of version %d", e.Time.Format(timeFmt), s.LastTime().Format(timeFmt), tr.timeVersion)
+		if tr.timeRoot < 0 {
+			// Every later event older than that time follows from this.
+			tr.timeRoot = root
+		}
 	}
 	prev, dupKey := v.duplicateKey(e)
 	if dupKey {
@@ -312,7 +542,63 @@ func (v *verifier) check(e *events.Envelope) {
 	} else {
 		delete(v.lapses, e.MeetingID)
 	}
+	if e.Time.After(s.LastTime()) {
+		// The meeting's time is now this event's: later events are
+		// judged against it, and are suspect if it is.
+		tr.timeRoot, tr.timeVersion = root, e.Version
+	}
+	tr.maxVersion = max(tr.maxVersion, e.Version)
+	tr.entry = v.entries
 	aggregate.Evolve(s, e)
+}
+
+// causeOf returns the earlier cause a finding of kind about e follows from,
+// or -1 when it is a cause itself. skips: e's version skips versions.
+func (v *verifier) causeOf(tr *trail, e *events.Envelope, kind FindingKind, skips bool) int {
+	switch kind {
+	case TimeReversed:
+		if tr.timeRoot >= 0 {
+			return tr.timeRoot
+		}
+		return tr.whole
+	case Illegal, Mismatch, DuplicateKey:
+		if tr.whole >= 0 {
+			return tr.whole
+		}
+		cause := -1
+		for _, u := range usersOf(e) {
+			if c, ok := tr.users[u]; ok {
+				cause = max(cause, c)
+			}
+		}
+		return cause
+	case VersionGap:
+		if !skips {
+			return -1 // a version seen before, and not one reported missing: a copy
+		}
+		if e.Version-1 <= tr.maxVersion && tr.order >= 0 {
+			// The versions it skips were read already: out of order.
+			return tr.order
+		}
+		// The entries since the meeting's last event that were not events
+		// (malformed, lost, refused) are the missing versions.
+		i := sort.Search(len(v.strays), func(i int) bool { return v.strays[i].entry > tr.entry })
+		for _, st := range v.strays[i:] {
+			if st.meetingID == "" || st.meetingID == e.MeetingID {
+				return st.index
+			}
+		}
+	}
+	return -1
+}
+
+// usersOf returns the users an event is about, and its actor.
+func usersOf(e *events.Envelope) []string {
+	us := e.Users()
+	if e.Actor != "" && !slices.Contains(us, e.Actor) {
+		us = append(slices.Clip(us), e.Actor)
+	}
+	return us
 }
 
 const timeFmt = "2006-01-02T15:04:05.000Z07:00"

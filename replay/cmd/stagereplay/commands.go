@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -321,42 +322,57 @@ func writeTo(path string, stdout io.Writer, f func(io.Writer) error) error {
 type verifyCmd struct {
 	sourceArgs
 	Meeting      string        `short:"m" help:"Verify only this meeting."`
-	JSON         bool          `help:"Write the report as JSON."`
+	JSON         bool          `help:"Write the report as JSON (every finding, each with the index of the finding it follows from)."`
+	All          bool          `help:"List every finding, not only each cause with a count of what follows from it."`
 	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The store's idempotency key retention: a command key stored twice within it is a duplicate-key finding."`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, e *env) error {
+	if c.KeyRetention <= 0 {
+		return fmt.Errorf("--key-retention %v: want a positive duration", c.KeyRetention)
+	}
 	src, done, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if c.KeyRetention <= 0 {
-		return fmt.Errorf("--key-retention %v: want a positive duration", c.KeyRetention)
-	}
 	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), replay.WithKeyRetention(c.KeyRetention))
 	if err != nil {
 		return err
 	}
-	if c.Meeting != "" && rep.Events == 0 {
+	if c.Meeting != "" && rep.Events == 0 && slices.Equal(rep.Kinds(), []replay.FindingKind{replay.Empty}) {
 		return fmt.Errorf("%w: %q", replay.ErrUnknownMeeting, c.Meeting)
 	}
 	if c.JSON {
 		out := struct {
-			OK bool `json:"ok"`
+			OK     bool `json:"ok"`
+			Causes int  `json:"causes"`
 			*replay.Report
-		}{rep.OK(), rep}
+		}{rep.OK(), len(rep.Causes()), rep}
 		if err := writeJSON(e.stdout, out); err != nil {
 			return err
 		}
 	} else {
 		w := e.stdout
-		for _, f := range rep.Findings {
-			loc := fmt.Sprintf("seq %d", f.Seq)
-			if f.MeetingID != "" {
-				loc += fmt.Sprintf(" %s v%d", f.MeetingID, f.Version)
+		for _, g := range rep.Groups() {
+			if g.Cause.Kind == replay.Empty {
+				continue // the verdict says it
 			}
-			fmt.Fprintf(w, "FINDING %s: %s: %s\n", loc, f.Kind, f.Reason)
+			fmt.Fprintf(w, "FINDING %s\n", findingLine(g.Cause))
+			switch {
+			case len(g.Consequences) == 0:
+			case c.All:
+				for _, i := range g.Consequences {
+					fmt.Fprintf(w, "  and %s\n", findingLine(rep.Findings[i]))
+				}
+			default:
+				verb := "follow"
+				if len(g.Consequences) == 1 {
+					verb = "follows"
+				}
+				fmt.Fprintf(w, "  and %s that %s from it: %s; --all lists them\n",
+					more(rep, g), verb, countKinds(rep, g.Consequences))
+			}
 		}
 		if len(rep.Unchecked) > 0 {
 			var ts []string
@@ -366,16 +382,93 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 			slices.Sort(ts)
 			fmt.Fprintf(w, "note: legality not re-decided for %s (no command known for these types)\n", strings.Join(ts, ", "))
 		}
-		if rep.OK() {
-			fmt.Fprintf(w, "ok: %s in %s: versions continuous, hash chain intact, every event legal\n", plural(rep.Events, "event"), plural(rep.Meetings, "meeting"))
-		} else {
-			fmt.Fprintf(w, "FAILED: %s (%s) in %s, %s\n", plural(len(rep.Findings), "finding"), kinds(rep), plural(rep.Events, "event"), plural(rep.Meetings, "meeting"))
-		}
+		c.summary(rep).write(w)
 	}
 	if !rep.OK() {
 		return findingsError(len(rep.Findings))
 	}
 	return nil
+}
+
+func findingLine(f replay.Finding) string {
+	loc := fmt.Sprintf("seq %d", f.Seq)
+	if f.MeetingID != "" {
+		loc += fmt.Sprintf(" %s v%d", f.MeetingID, f.Version)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, f.Kind, f.Reason)
+}
+
+// more says how many findings follow from a cause: "106 more findings in
+// meeting m" (or "in 2 meetings").
+func more(r *replay.Report, g replay.Group) string {
+	var ms []string
+	for _, i := range g.Consequences {
+		if m := r.Findings[i].MeetingID; m != "" && !slices.Contains(ms, m) {
+			ms = append(ms, m)
+		}
+	}
+	n := plural(len(g.Consequences), "more finding")
+	switch len(ms) {
+	case 0:
+		return n
+	case 1:
+		return n + " in meeting " + ms[0]
+	}
+	return n + " in " + plural(len(ms), "meeting")
+}
+
+// countKinds counts the findings at idx by kind, most first: "80 time, 26 illegal".
+func countKinds(r *replay.Report, idx []int) string {
+	n := map[replay.FindingKind]int{}
+	for _, i := range idx {
+		n[r.Findings[i].Kind]++
+	}
+	ks := slices.Collect(maps.Keys(n))
+	slices.SortFunc(ks, func(a, b replay.FindingKind) int {
+		if n[a] != n[b] {
+			return n[b] - n[a]
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	var out []string
+	for _, k := range ks {
+		out = append(out, fmt.Sprintf("%d %s", n[k], k))
+	}
+	return strings.Join(out, ", ")
+}
+
+// verifySummary is the end of verify's text output: ok, EMPTY or FAILED, and
+// what the check covered.
+type verifySummary struct {
+	source string
+	rep    *replay.Report
+	// checked says what was checked, a phrase each, in the order printed.
+	checked []string
+}
+
+func (c *verifyCmd) summary(rep *replay.Report) verifySummary {
+	return verifySummary{source: c.Source, rep: rep, checked: []string{
+		"versions continuous",
+		"hash chain intact",
+		"every event legal",
+		"time in order",
+		"no command key reused within " + c.KeyRetention.String(),
+	}}
+}
+
+func (v verifySummary) write(w io.Writer) {
+	r := v.rep
+	what := strings.Join(v.checked, ", ")
+	switch {
+	case r.Events == 0 && slices.Equal(r.Kinds(), []replay.FindingKind{replay.Empty}):
+		fmt.Fprintf(w, "EMPTY: %s holds no events: nothing to verify\n", v.source)
+	case r.OK():
+		fmt.Fprintf(w, "ok: %s in %s: %s\n", plural(r.Events, "event"), plural(r.Meetings, "meeting"), what)
+	default:
+		fmt.Fprintf(w, "FAILED: %s from %s (%s) in %s, %s\n", plural(len(r.Findings), "finding"), plural(len(r.Causes()), "cause"),
+			kinds(r), plural(r.Events, "event"), plural(r.Meetings, "meeting"))
+		fmt.Fprintf(w, "checked: %s\n", what)
+	}
 }
 
 func kinds(r *replay.Report) string {
