@@ -472,7 +472,10 @@ func (v *verifier) check(e *events.Envelope) {
 	find := func(kind FindingKind, err error, format string, args ...any) {
 		f := Finding{Seq: e.Seq, MeetingID: e.MeetingID, Version: e.Version, Kind: kind, Reason: fmt.Sprintf(format, args...), Err: err}
 		cause := root
-		if cause < 0 {
+		switch {
+		case kind == TimeReversed && tr.timeRoot >= 0:
+			cause = tr.timeRoot // older than a time that is suspect itself
+		case cause < 0:
 			cause = v.causeOf(tr, e, kind, skips)
 		}
 		i := v.add(f, cause)
@@ -498,7 +501,9 @@ func (v *verifier) check(e *events.Envelope) {
 				tr.users[u] = cause
 			}
 		}
-		root = cause
+		if root < 0 {
+			root = cause
+		}
 	}
 	if e.Seq != 0 {
 		if e.Seq <= v.lastSeq {

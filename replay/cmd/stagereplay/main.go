@@ -11,8 +11,16 @@
 // A SOURCE is a nats:// URL (a JetStream stream), a data directory of the
 // embedded default, or a JSON Lines export file ("-" for standard input).
 //
-// Exit status: 0 on success (for verify: a clean log), 1 when verify finds
-// problems, 2 for any error.
+// Exit status: 0 on success (for verify: a clean log); 1 when verify finds
+// problems, including a log whose end is gone (truncated) and an empty log
+// (it prints "EMPTY: SOURCE holds no events"): nothing verified is not a
+// clean log; 2 for any error (a source that cannot be read, an unknown
+// meeting, a bad flag).
+//
+// verify prints each cause once, with a line that counts the findings that
+// follow from it ("and 81 more findings in meeting webinar-42 that follow
+// from it: 81 time; --all lists them"); --all prints them, --json writes
+// every finding with the index of its cause.
 package main
 
 import (
