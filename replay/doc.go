@@ -10,6 +10,9 @@
 // of the embedded default, or a JSON Lines export file; [StoreSource] wraps
 // any eventstore.Store. Events come in stream order; a malformed entry is
 // reported as an error wrapping events.ErrMalformed and reading can go on.
+// No read waits without a bound ([WithIdleTimeout]); what a stream lost is
+// reported as a [*LostError] ([ErrMissing], [ErrTruncated]), and a file cut
+// in the middle of an event as an error wrapping [ErrTruncated].
 //
 // # Replaying
 //
@@ -35,7 +38,11 @@
 // each event records ([aggregate.CommandOf]) is decided again with aggregate.Decide on
 // the state just before it, and must be accepted and give the same event. A
 // kick by a user who was not a host at that moment is a finding even when
-// the hash chain was forged to match.
+// the hash chain was forged to match. A lost end is a [Truncated] finding,
+// lost messages [Missing], and a log with no events an [Empty] one: nothing
+// verified is not clean. A finding that follows from an earlier one names
+// it (Finding.Cause); [Report.Groups] gives each cause with its
+// consequences.
 //
 // Event types with no known command (added after this package) are counted
 // in [Report.Unchecked] rather than reported: their versions and hashes are
