@@ -78,8 +78,8 @@ type Finding struct {
 	Err error `json:"-"`
 	// Cause is the index in Report.Findings of the earlier finding this
 	// one follows from, and nil when it is a cause itself. A finding
-	// follows from an earlier one when it could be nothing but its
-	// consequence: a later finding on the same event; an event out of
+	// follows from an earlier one when it is judged on what that one
+	// damaged: a later finding on the same event; an event out of
 	// place whose version an earlier finding reported missing; a gap in a
 	// meeting's versions just after a malformed entry or lost messages;
 	// every time, illegal, mismatch and duplicate-key finding in a meeting
