@@ -83,6 +83,9 @@ type Report struct {
 	// re-decided because no command is known for their type (see
 	// [aggregate.CommandOf]); their hash chain and versions were still checked.
 	Unchecked map[events.Type]int `json:"unchecked,omitempty"`
+	// Proof says what signed checkpoints proved (nil when Verify had no
+	// key: see [WithCheckpoints]).
+	Proof *Proof `json:"proof,omitempty"`
 }
 
 // OK reports whether the log is clean: no findings.
@@ -125,6 +128,9 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 	for _, o := range opts {
 		o(v)
 	}
+	if v.proof != nil {
+		v.proof.start(v.add)
+	}
 	for e, err := range evs {
 		if err != nil {
 			if errors.Is(err, events.ErrMalformed) {
@@ -158,6 +164,9 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 		v.check(&e)
 	}
 	v.r.Meetings = len(v.states)
+	if v.proof != nil {
+		v.proof.finish(v.r, v.add)
+	}
 	return v.r, nil
 }
 
@@ -170,6 +179,8 @@ type verifier struct {
 
 	retention time.Duration
 	keys      map[string]*keyLog // meeting -> the command keys used within the retention
+
+	proof *prover // nil without WithCheckpoints
 }
 
 // VerifyOption configures [Verify].
@@ -261,7 +272,12 @@ func newVerifier() *verifier {
 		retention: eventstore.DefaultKeyRetention, keys: map[string]*keyLog{}}
 }
 
-func (v *verifier) add(f Finding) { v.r.Findings = append(v.r.Findings, f) }
+func (v *verifier) add(f Finding) {
+	if v.proof != nil {
+		v.proof.integrity(&f)
+	}
+	v.r.Findings = append(v.r.Findings, f)
+}
 
 func (v *verifier) check(e *events.Envelope) {
 	v.r.Events++
@@ -300,6 +316,9 @@ func (v *verifier) check(e *events.Envelope) {
 	}
 	if e.Time.Before(s.LastTime()) {
 		find(TimeReversed, nil, "time %s is before the previous event's %s", e.Time.Format(timeFmt), s.LastTime().Format(timeFmt))
+	}
+	if v.proof != nil {
+		v.proof.see(e, v.add)
 	}
 	prev, dupKey := v.duplicateKey(e)
 	if dupKey {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
 )
@@ -323,6 +325,8 @@ type verifyCmd struct {
 	Meeting      string        `short:"m" help:"Verify only this meeting."`
 	JSON         bool          `help:"Write the report as JSON."`
 	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The store's idempotency key retention: a command key stored twice within it is a duplicate-key finding."`
+	PublicKey    string        `name:"public-key" help:"The deployment's Ed25519 public key (PEM): prove the log against its signed checkpoints (those kept in the store, and --checkpoints)." type:"path"`
+	Checkpoints  []string      `name:"checkpoints" help:"A JSON Lines file of signed checkpoints (the engine's checkpoint.File); repeatable. Needs --public-key." type:"path"`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, e *env) error {
@@ -334,7 +338,18 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 	if c.KeyRetention <= 0 {
 		return fmt.Errorf("--key-retention %v: want a positive duration", c.KeyRetention)
 	}
-	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), replay.WithKeyRetention(c.KeyRetention))
+	opts := []replay.VerifyOption{replay.WithKeyRetention(c.KeyRetention)}
+	if c.PublicKey == "" && len(c.Checkpoints) > 0 {
+		return errors.New("--checkpoints needs --public-key: a checkpoint proves nothing without the key that signed it")
+	}
+	if c.PublicKey != "" {
+		o, err := c.checkpoints(ctx, e, src)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o)
+	}
+	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), opts...)
 	if err != nil {
 		return err
 	}
@@ -371,11 +386,71 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 		} else {
 			fmt.Fprintf(w, "FAILED: %s (%s) in %s, %s\n", plural(len(rep.Findings), "finding"), kinds(rep), plural(rep.Events, "event"), plural(rep.Meetings, "meeting"))
 		}
+		writeProof(w, rep.Proof)
 	}
 	if !rep.OK() {
 		return findingsError(len(rep.Findings))
 	}
 	return nil
+}
+
+// checkpoints loads the public key and the checkpoints: those the source
+// keeps and those of the --checkpoints files, for the meeting verified.
+func (c *verifyCmd) checkpoints(ctx context.Context, e *env, src replay.Source) (replay.VerifyOption, error) {
+	pub, err := checkpoint.LoadPublicKey(c.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("--public-key: %w", err)
+	}
+	cps, err := replay.ReadCheckpoints(ctx, src)
+	if err != nil && !errors.Is(err, checkpoint.ErrMalformed) {
+		return nil, err
+	}
+	if err != nil {
+		// Damaged checkpoint messages prove nothing; the others still do.
+		fmt.Fprintf(e.stderr, "stagereplay: warning: %v\n", err)
+	}
+	for _, path := range c.Checkpoints {
+		more, err := checkpoint.ReadFile(path)
+		if err != nil && !errors.Is(err, checkpoint.ErrMalformed) {
+			return nil, fmt.Errorf("--checkpoints: %w", err)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "stagereplay: warning: %v\n", err)
+		}
+		cps = append(cps, more...)
+	}
+	if c.Meeting != "" {
+		cps = slices.DeleteFunc(cps, func(s checkpoint.Signed) bool { return s.MeetingID != c.Meeting })
+	}
+	return replay.WithCheckpoints(pub, cps), nil
+}
+
+// writeProof says what the checkpoints proved, and what they did not.
+func writeProof(w io.Writer, p *replay.Proof) {
+	if p == nil {
+		fmt.Fprintln(w, "not proven: no --public-key given; an intact hash chain shows the log agrees with itself, not that it is the log that was written (whoever can write the store can edit an event and re-hash the chain)")
+		return
+	}
+	proven, unproven := p.ProvenEvents()
+	var none []string
+	partial := 0
+	for _, m := range p.Meetings {
+		switch {
+		case m.Proven == 0:
+			none = append(none, m.MeetingID)
+		case m.Unproven() > 0:
+			partial++
+		}
+	}
+	fmt.Fprintf(w, "proven: %d of %s are exactly as signed by key %s (%d of %s valid)\n",
+		proven, plural(int(proven+unproven), "event"), p.Key, p.Valid, plural(p.Checkpoints, "checkpoint"))
+	if unproven > 0 {
+		fmt.Fprintf(w, "not proven: %s after the last valid checkpoint of their meeting", plural(int(unproven), "event"))
+		if len(none) > 0 {
+			fmt.Fprintf(w, "; no valid checkpoint for %s: %s", plural(len(none), "meeting"), list(none))
+		}
+		fmt.Fprintln(w, " (a checkpoint is written every interval and when the engine closes)")
+	}
 }
 
 func kinds(r *replay.Report) string {
