@@ -44,6 +44,9 @@ type Engine struct {
 
 	// index is the store's command index, if it keeps one.
 	index eventstore.CommandIndex
+
+	// checkpoints writes signed checkpoints (nil without WithCheckpoints).
+	checkpoints *checkpointer
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -102,17 +105,29 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if cfg.checkpointEvery > 0 && cfg.signingKey == nil {
+		return nil, errors.New("stage: New: WithCheckpoints needs WithSigningKey")
+	}
 	e := &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}
 	e.index, _ = store.(eventstore.CommandIndex)
 	e.tickCtx, e.stopTicks = context.WithCancel(context.Background())
+	if cfg.checkpointEvery > 0 {
+		e.checkpoints = newCheckpointer(e)
+	}
 	return e, nil
 }
 
 // Close stops the engine: later calls return [ErrClosed], scheduled ticks
 // are cancelled, and Close waits for a tick and the snapshot writes in
-// flight to end. It does not close the store. Close is idempotent.
+// flight to end. With [WithCheckpoints], it then writes the last
+// checkpoints and returns that write's error. It does not close the store.
+// Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
 	e.closed = true
 	for _, m := range e.meetings {
 		m.tmu.Lock()
@@ -126,6 +141,9 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.ticking.Wait()
 	e.snapshots.Wait()
+	if e.checkpoints != nil {
+		return e.checkpoints.close()
+	}
 	return nil
 }
 
@@ -268,6 +286,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 				aggregate.Evolve(m.state, &d.Events[i])
 			}
 			m.seq = pos
+			if e.checkpoints != nil {
+				e.checkpoints.note(meetingID, m.state.Version(), m.state.LastHash())
+			}
 			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, d.Err
 		}
 		if !errors.Is(err, eventstore.ErrConflict) {

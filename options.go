@@ -1,11 +1,13 @@
 package stage
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/events"
 )
 
@@ -23,6 +25,10 @@ type config struct {
 	cacheSize   int
 
 	snapshotEvery uint64
+
+	signingKey      ed25519.PrivateKey
+	checkpointEvery time.Duration
+	checkpointSinks []checkpoint.Sink
 }
 
 func defaultConfig() config {
@@ -131,6 +137,52 @@ func WithSnapshotEvery(n int) Option {
 			return fmt.Errorf("stage: WithSnapshotEvery: %d < 0", n)
 		}
 		c.snapshotEvery = uint64(n)
+		return nil
+	}
+}
+
+// WithSigningKey gives the engine the deployment's Ed25519 private key
+// (see checkpoint.ParsePrivateKey). The engine signs its snapshots with it
+// and never uses a snapshot that is unsigned or not signed by this key (it
+// folds the meeting from the log instead), so that a snapshot forged in
+// the store cannot change a decision; and it signs the checkpoints of
+// [WithCheckpoints].
+func WithSigningKey(key ed25519.PrivateKey) Option {
+	return func(c *config) error {
+		if len(key) != ed25519.PrivateKeySize {
+			return fmt.Errorf("stage: WithSigningKey: a key of %d bytes, want an Ed25519 private key (%d bytes)", len(key), ed25519.PrivateKeySize)
+		}
+		c.signingKey = key
+		return nil
+	}
+}
+
+// WithCheckpoints makes the engine write signed checkpoints (package
+// checkpoint): every interval, and on Close, one for each meeting it
+// appended to since its last checkpoint, naming the meeting's version and
+// head hash after its latest append, signed with the key of
+// [WithSigningKey] (required), written to every sink (a checkpoint.File
+// outside the store, the JetStream store itself, or both). A write that
+// fails is logged and tried again at the next interval; Close returns the
+// error of its last write. replay.Verify with the public key then proves
+// a log against them: an edited, re-hashed or shortened history fails.
+// What happened after the last checkpoint is not proven: a shorter
+// interval narrows that window, at the cost of one signature per meeting
+// changed per interval.
+func WithCheckpoints(interval time.Duration, sinks ...checkpoint.Sink) Option {
+	return func(c *config) error {
+		if interval <= 0 {
+			return fmt.Errorf("stage: WithCheckpoints: interval %v, want a positive duration", interval)
+		}
+		if len(sinks) == 0 {
+			return errors.New("stage: WithCheckpoints: no sink")
+		}
+		for i, s := range sinks {
+			if s == nil {
+				return fmt.Errorf("stage: WithCheckpoints: sink %d is nil", i)
+			}
+		}
+		c.checkpointEvery, c.checkpointSinks = interval, sinks
 		return nil
 	}
 }

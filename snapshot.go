@@ -1,10 +1,15 @@
 package stage
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/productdb/stage/checkpoint"
 
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/eventstore"
@@ -57,7 +62,11 @@ func (e *Engine) loadSnapshot(ctx context.Context, ss eventstore.Snapshotter, m 
 			"version", snap.Version, "err", why)
 		return false, nil
 	}
-	s, err := aggregate.UnmarshalState(m.id, snap.Data)
+	data, err := e.openSnapshot(m.id, &snap)
+	if err != nil {
+		return discard(err)
+	}
+	s, err := aggregate.UnmarshalState(m.id, data)
 	if err != nil {
 		return discard(err)
 	}
@@ -141,7 +150,7 @@ func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 	}
 	<-m.lock
 	if err == nil {
-		snap.Data = data
+		snap.Data = e.sealSnapshot(m.id, &snap, data)
 		err = ss.SaveSnapshot(ctx, m.id, snap)
 	}
 	if err != nil {
@@ -149,4 +158,69 @@ func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 		return
 	}
 	e.cfg.logger.DebugContext(ctx, "stage: snapshot saved", "meeting", m.id, "version", snap.Version, "bytes", len(data))
+}
+
+// A signed snapshot's data is sealMagic, the signing key's id, the Ed25519
+// signature, then the encoded state. The signature covers sealDomain, the
+// meeting id (length first), the version and hash the snapshot names, and
+// the encoded state: a signature cannot be moved to another meeting or
+// version, nor the state edited.
+const (
+	sealMagic  = "STGSIG1\n"
+	sealDomain = "productdb/stage snapshot v1\n"
+	sealHeader = len(sealMagic) + len(checkpoint.KeyID{}) + ed25519.SignatureSize
+)
+
+func sealMessage(meetingID string, snap *eventstore.Snapshot, state []byte) []byte {
+	b := make([]byte, 0, len(sealDomain)+2+len(meetingID)+8+len(snap.Hash)+len(state))
+	b = append(b, sealDomain...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(meetingID)))
+	b = append(b, meetingID...)
+	b = binary.BigEndian.AppendUint64(b, snap.Version)
+	b = append(b, snap.Hash[:]...)
+	return append(b, state...)
+}
+
+// sealSnapshot signs an encoded state with the engine's key, if it has one.
+func (e *Engine) sealSnapshot(meetingID string, snap *eventstore.Snapshot, state []byte) []byte {
+	key := e.cfg.signingKey
+	if key == nil {
+		return state
+	}
+	id := checkpoint.KeyIDOf(key.Public().(ed25519.PublicKey))
+	out := make([]byte, 0, sealHeader+len(state))
+	out = append(out, sealMagic...)
+	out = append(out, id[:]...)
+	out = append(out, ed25519.Sign(key, sealMessage(meetingID, snap, state))...)
+	return append(out, state...)
+}
+
+// openSnapshot returns the encoded state of a stored snapshot. With a
+// signing key, the snapshot must be signed by it; without, a signature is
+// stripped unchecked (there is no key to check it with).
+func (e *Engine) openSnapshot(meetingID string, snap *eventstore.Snapshot) ([]byte, error) {
+	data := snap.Data
+	sealed := len(data) >= sealHeader && bytes.HasPrefix(data, []byte(sealMagic))
+	key := e.cfg.signingKey
+	if key == nil {
+		if sealed {
+			return data[sealHeader:], nil
+		}
+		return data, nil
+	}
+	if !sealed {
+		return nil, errors.New("the snapshot is not signed, and the engine has a signing key: only a snapshot it signed is used")
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	var id checkpoint.KeyID
+	copy(id[:], data[len(sealMagic):])
+	if id != checkpoint.KeyIDOf(pub) {
+		return nil, fmt.Errorf("the snapshot is signed with key %s, not the engine's key %s", id, checkpoint.KeyIDOf(pub))
+	}
+	sig := data[len(sealMagic)+len(id) : sealHeader]
+	state := data[sealHeader:]
+	if !ed25519.Verify(pub, sealMessage(meetingID, snap, state), sig) {
+		return nil, errors.New("the snapshot's signature does not match its contents: forged or damaged")
+	}
+	return state, nil
 }

@@ -108,6 +108,9 @@ type Report struct {
 	// re-decided because no command is known for their type (see
 	// [aggregate.CommandOf]); their hash chain and versions were still checked.
 	Unchecked map[events.Type]int `json:"unchecked,omitempty"`
+	// Proof says what signed checkpoints proved (nil when Verify had no
+	// key: see [WithCheckpoints]).
+	Proof *Proof `json:"proof,omitempty"`
 }
 
 // OK reports whether the log is clean: no findings. An empty log is not:
@@ -209,6 +212,9 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 	for _, o := range opts {
 		o(v)
 	}
+	if v.proof != nil {
+		v.proof.start(v.addRoot)
+	}
 	for e, err := range evs {
 		if err != nil {
 			if !v.sourceError(err) {
@@ -225,6 +231,9 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 		v.add(Finding{Kind: Empty, Reason: "the log holds no events: there is nothing to verify"}, -1)
 	}
 	v.r.Meetings = len(v.states)
+	if v.proof != nil {
+		v.proof.finish(v.r, v.addRoot)
+	}
 	return v.r, nil
 }
 
@@ -346,6 +355,8 @@ type verifier struct {
 
 	retention time.Duration
 	keys      map[string]*keyLog // meeting -> the command keys used within the retention
+
+	proof *prover // nil without WithCheckpoints
 }
 
 // VerifyOption configures [Verify].
@@ -437,11 +448,17 @@ func newVerifier() *verifier {
 		retention: eventstore.DefaultKeyRetention, keys: map[string]*keyLog{}}
 }
 
+// addRoot appends f as a cause of its own.
+func (v *verifier) addRoot(f Finding) { v.add(f, -1) }
+
 // add appends f, following from the finding at index cause (-1: none), and
 // returns its index.
 func (v *verifier) add(f Finding, cause int) int {
 	if cause >= 0 {
 		f.Cause = &cause
+	}
+	if v.proof != nil {
+		v.proof.integrity(&f)
 	}
 	v.r.Findings = append(v.r.Findings, f)
 	return len(v.r.Findings) - 1
@@ -535,6 +552,9 @@ func (v *verifier) check(e *events.Envelope) {
 			// Every later event older than that time follows from this.
 			tr.timeRoot = root
 		}
+	}
+	if v.proof != nil {
+		v.proof.see(e, v.addRoot)
 	}
 	prev, dupKey := v.duplicateKey(e)
 	if dupKey {

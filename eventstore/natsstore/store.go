@@ -54,6 +54,9 @@ type Store struct {
 
 	group *grouper // nil without group commit
 
+	cpMu    sync.Mutex // guards cpReady
+	cpReady bool       // the checkpoint stream exists (checkpoints.go)
+
 	closed atomic.Bool
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
 )
@@ -325,6 +327,8 @@ type verifyCmd struct {
 	JSON         bool          `help:"Write the report as JSON (every finding, each with the index of the finding it follows from)."`
 	All          bool          `help:"List every finding, not only each cause with a count of what follows from it."`
 	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The store's idempotency key retention: a command key stored twice within it is a duplicate-key finding."`
+	PublicKey    string        `name:"public-key" help:"The deployment's Ed25519 public key (PEM): prove the log against its signed checkpoints (those kept in the store, and --checkpoints)." type:"path"`
+	Checkpoints  []string      `name:"checkpoints" help:"A JSON Lines file of signed checkpoints (the engine's checkpoint.File); repeatable. Needs --public-key." type:"path"`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, e *env) error {
@@ -336,7 +340,18 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer done()
-	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), replay.WithKeyRetention(c.KeyRetention))
+	opts := []replay.VerifyOption{replay.WithKeyRetention(c.KeyRetention)}
+	if c.PublicKey == "" && len(c.Checkpoints) > 0 {
+		return errors.New("--checkpoints needs --public-key: a checkpoint proves nothing without the key that signed it")
+	}
+	if c.PublicKey != "" {
+		o, err := c.checkpoints(ctx, e, src)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o)
+	}
+	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), opts...)
 	if err != nil {
 		return err
 	}
@@ -383,6 +398,9 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 			fmt.Fprintf(w, "note: legality not re-decided for %s (no command known for these types)\n", strings.Join(ts, ", "))
 		}
 		c.summary(rep).write(w)
+		if rep.Events > 0 {
+			writeProof(w, rep.Proof)
+		}
 	}
 	if !rep.OK() {
 		return findingsError(len(rep.Findings))
@@ -468,6 +486,61 @@ func (v verifySummary) write(w io.Writer) {
 		fmt.Fprintf(w, "FAILED: %s from %s (%s) in %s, %s\n", plural(len(r.Findings), "finding"), plural(len(r.Causes()), "cause"),
 			kinds(r), plural(r.Events, "event"), plural(r.Meetings, "meeting"))
 		fmt.Fprintf(w, "checked: %s\n", what)
+}
+}
+
+// checkpoints loads the public key and the checkpoints: those the source
+// keeps and those of the --checkpoints files, for the meeting verified.
+func (c *verifyCmd) checkpoints(ctx context.Context, e *env, src replay.Source) (replay.VerifyOption, error) {
+	pub, err := checkpoint.LoadPublicKey(c.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("--public-key: %w", err)
+	}
+	cps, err := replay.ReadCheckpoints(ctx, src)
+	if err != nil && !errors.Is(err, checkpoint.ErrMalformed) {
+		return nil, err
+	}
+	if err != nil {
+		// Damaged checkpoint messages prove nothing; the others still do.
+		fmt.Fprintf(e.stderr, "stagereplay: warning: %v\n", err)
+	}
+	for _, path := range c.Checkpoints {
+		more, err := checkpoint.ReadFile(path)
+		if err != nil && !errors.Is(err, checkpoint.ErrMalformed) {
+			return nil, fmt.Errorf("--checkpoints: %w", err)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "stagereplay: warning: %v\n", err)
+		}
+		cps = append(cps, more...)
+	}
+	if c.Meeting != "" {
+		cps = slices.DeleteFunc(cps, func(s checkpoint.Signed) bool { return s.MeetingID != c.Meeting })
+	}
+	return replay.WithCheckpoints(pub, cps), nil
+}
+
+// writeProof says what the checkpoints proved, and what they did not.
+func writeProof(w io.Writer, p *replay.Proof) {
+	if p == nil {
+		fmt.Fprintln(w, "not proven: no --public-key given; an intact hash chain shows the log agrees with itself, not that it is the log that was written (whoever can write the store can edit an event and re-hash the chain)")
+		return
+	}
+	proven, unproven := p.ProvenEvents()
+	var none []string
+	for _, m := range p.Meetings {
+		if m.Proven == 0 {
+			none = append(none, m.MeetingID)
+		}
+	}
+	fmt.Fprintf(w, "proven: %d of %s are exactly as signed by key %s (%d of %s valid)\n",
+		proven, plural(int(proven+unproven), "event"), p.Key, p.Valid, plural(p.Checkpoints, "checkpoint"))
+	if unproven > 0 {
+		fmt.Fprintf(w, "not proven: %s after the last valid checkpoint of their meeting", plural(int(unproven), "event"))
+		if len(none) > 0 {
+			fmt.Fprintf(w, "; no valid checkpoint for %s: %s", plural(len(none), "meeting"), list(none))
+		}
+		fmt.Fprintln(w, " (a checkpoint is written every interval and when the engine closes)")
 	}
 }
 

@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/productdb/stage"
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
@@ -70,6 +73,19 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("--dir %s is not empty: the demo writes a new log; choose a new or empty directory", dir)
 	}
 	wall := time.Now()
+	// The deployment's signing key: the engine signs its snapshots and a
+	// checkpoint of the meeting's head on Close, kept in the store and in
+	// a file beside it; verify --public-key proves the log against them.
+	// (A real deployment keeps the private key away from the data.)
+	priv, pubPath, err := demoKey(dir)
+	if err != nil {
+		return err
+	}
+	cpFile, err := checkpoint.OpenFile(filepath.Join(dir, "checkpoints.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer cpFile.Close()
 	dd, err := replay.OpenDataDir(ctx, dir)
 	if err != nil {
 		return err
@@ -82,7 +98,12 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 		d.out = io.Discard
 	}
 	// The clock is simulated: no real timers; the script ticks itself.
-	d.eng, err = stage.New(dd.Store, stage.WithClock(func() time.Time { return d.now }), stage.WithAutoTick(false))
+	var sinks []checkpoint.Sink
+	if cs, ok := dd.Store.(checkpoint.Sink); ok {
+		sinks = append(sinks, cs)
+	}
+	d.eng, err = stage.New(dd.Store, stage.WithClock(func() time.Time { return d.now }), stage.WithAutoTick(false),
+		stage.WithSigningKey(priv), stage.WithCheckpoints(time.Minute, append(sinks, cpFile)...))
 	if err != nil {
 		return err
 	}
@@ -121,6 +142,9 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if err := d.eng.Close(); err != nil { // writes the last checkpoint
+		return err
+	}
 	if err := dd.Close(); err != nil {
 		return err
 	}
@@ -138,7 +162,11 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 	if !bytes.Equal(lj, rj) {
 		return errors.New("demo: the live roster and the replayed roster differ")
 	}
-	rep, err := replay.Verify(ctx, src.Events(ctx, ""))
+	cps, err := replay.ReadCheckpoints(ctx, src)
+	if err != nil {
+		return err
+	}
+	rep, err := replay.Verify(ctx, src.Events(ctx, ""), replay.WithCheckpoints(priv.Public().(ed25519.PublicKey), cps))
 	if err != nil {
 		return err
 	}
@@ -164,7 +192,7 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 		"requests " + q + " --version " + fmt.Sprint(live.Version/3),
 		"history  " + q + " --user bob",
 		"timeline " + q + " -o timeline.svg",
-		"verify   " + q,
+		"verify   " + q + " --public-key " + quote(pubPath),
 		"export   " + q + " -o " + c.Meeting + ".jsonl",
 	} {
 		fmt.Fprintf(e.stdout, "  %s %s\n", self, cmd)
@@ -173,10 +201,35 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 }
 
 func verdict(r *replay.Report) string {
-	if r.OK() {
+	if !r.OK() {
+		return fmt.Sprintf("%d findings", len(r.Findings))
+	}
+	if r.Proof == nil {
 		return "clean"
 	}
-	return fmt.Sprintf("%d findings", len(r.Findings))
+	proven, unproven := r.Proof.ProvenEvents()
+	return fmt.Sprintf("clean, %d of %d events proven by signed checkpoints", proven, proven+unproven)
+}
+
+// demoKey writes a new signing key pair into dir and returns the private
+// key and the public key's path.
+func demoKey(dir string) (ed25519.PrivateKey, string, error) {
+	privPEM, pubPEM, err := checkpoint.GenerateKey()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	pubPath := filepath.Join(dir, "signing-key.pub")
+	if err := os.WriteFile(filepath.Join(dir, "signing-key.pem"), privPEM, 0o600); err != nil {
+		return nil, "", err
+	}
+	if err := os.WriteFile(pubPath, pubPEM, 0o644); err != nil {
+		return nil, "", err
+	}
+	priv, err := checkpoint.ParsePrivateKey(privPEM)
+	return priv, pubPath, err
 }
 
 func quote(s string) string {

@@ -83,6 +83,7 @@ type cli struct {
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
+	Keygen   keygenCmd   `cmd:"" help:"Write a new Ed25519 signing key pair for the engine's signed snapshots and checkpoints."`
 }
 
 // exit is panicked by kong's exit hook (after --help), to unwind to run.

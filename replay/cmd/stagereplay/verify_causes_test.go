@@ -47,6 +47,7 @@ func TestVerify_oneCauseOnce(t *testing.T) {
 		"  and 81 more findings in meeting webinar-42 that follow from it: 81 time; --all lists them",
 		"FAILED: 82 findings from 1 cause (hash, time) in 101 events, 1 meeting",
 		"checked: versions continuous, hash chain intact, every event legal, time in order, no command key reused within 24h0m0s",
+		"not proven: no --public-key given",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("output:\n%s", out)
