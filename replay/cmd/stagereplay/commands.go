@@ -486,7 +486,7 @@ func (v verifySummary) write(w io.Writer) {
 		fmt.Fprintf(w, "FAILED: %s from %s (%s) in %s, %s\n", plural(len(r.Findings), "finding"), plural(len(r.Causes()), "cause"),
 			kinds(r), plural(r.Events, "event"), plural(r.Meetings, "meeting"))
 		fmt.Fprintf(w, "checked: %s\n", what)
-}
+	}
 }
 
 // checkpoints loads the public key and the checkpoints: those the source
