@@ -151,7 +151,7 @@ func (s *Store) checkHistory(ctx context.Context, marks, snaps jetstream.KeyValu
 			r.FirstSeq, r.MarkFirst, r.MarkFirst, r.FirstSeq-1))
 	}
 	if r.NumDeleted > r.MarkDeleted {
-		why = append(why, fmt.Sprintf("%d messages are missing inside the stream, though it denies deletes", r.NumDeleted-r.MarkDeleted))
+		why = append(why, fmt.Sprintf("%s missing inside the stream, though it denies deletes", plural(r.NumDeleted-r.MarkDeleted, "message")))
 	}
 	if r.Marked && r.LastSeq < r.MarkLast {
 		why = append(why, fmt.Sprintf("the stream ends at sequence %d, but sequence %d was stored: sequences %d to %d are gone",
@@ -332,4 +332,49 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// CheckMeeting compares one meeting's high-water mark with its last event
+// on the stream, reading only, as a Store does when it first reads the
+// meeting: it returns the meeting's loss (the mark points past what the
+// stream holds of it, or names another event at its version), nil when
+// the mark is not past the stream or there is no mark, or an error (bad
+// arguments wrap [ErrInvalidOption] or events.ErrInvalidID; a missing
+// stream wraps jetstream.ErrStreamNotFound). A hole inside the meeting's
+// history is not its business: [CheckHistory] finds those.
+func CheckMeeting(ctx context.Context, js jetstream.JetStream, stream, prefix, meetingID string) (*eventstore.HistoryLostError, error) {
+	if js == nil {
+		return nil, fmt.Errorf("%w: CheckMeeting: nil JetStream", ErrInvalidOption)
+	}
+	if err := events.ValidateID(meetingID); err != nil {
+		return nil, fmt.Errorf("natsstore: check meeting: %w", err)
+	}
+	cfg := defaultConfig()
+	for _, o := range []Option{WithStream(stream), WithSubjectPrefix(prefix)} {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	s := &Store{nc: js.Conn(), js: js, cfg: cfg, heads: map[string]head{}}
+	rctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, err := js.Stream(rctx, stream); err != nil {
+		return nil, fmt.Errorf("natsstore: check meeting: stream %s: %w", stream, err)
+	}
+	m, marked, err := s.getMeetingMark(rctx, meetingID)
+	if err != nil || !marked {
+		return nil, err
+	}
+	_, last, found, err := s.lastRaw(rctx, meetingID)
+	if err != nil {
+		return nil, err
+	}
+	return compareMark(m, last, found), nil
+}
+
+func plural(n uint64, what string) string {
+	if n == 1 {
+		return "1 " + what + " is"
+	}
+	return fmt.Sprintf("%d %ss are", n, what)
 }

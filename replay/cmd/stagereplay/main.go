@@ -75,6 +75,7 @@ type cli struct {
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
+	Recover  recoverCmd  `cmd:"" help:"Show what a JetStream log lost against its high-water marks; accept a meeting's loss on the record (--yes); list the records (--list)."`
 }
 
 // exit is panicked by kong's exit hook (after --help), to unwind to run.
