@@ -340,6 +340,14 @@ func TestLostHistory_ColdRead(t *testing.T) {
 	s3 := newStore(t, nc, opts...)
 	_, err = s3.Append(ctx(t), "m", 3, c.Peek(1))
 	wantLost(t, err, "m", 5, 3)
+	// A meeting that lost every event: a first append at version 0 reads
+	// its mark.
+	gone := `{"meeting":"gone","version":2,"seq":1,"hash":"` + h.String() + `"}`
+	if _, err := kv.Put(ctx(t), "m.gone", []byte(gone)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s3.Append(ctx(t), "gone", 0, storetest.NewChain("gone").Next(1))
+	wantLost(t, err, "gone", 2, 0)
 	// Accepted through s3, s2 sees it on its next append.
 	if _, err := s3.AcceptLoss(ctx(t), "m", "bob", "replica rebuilt"); err != nil {
 		t.Fatal(err)

@@ -275,7 +275,11 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // eventstore.ErrConflict; an event too large for the server returns an
 // error wrapping [ErrTooLarge] and eventstore.ErrInvalidEvents. Other
 // errors (timeouts, lost connections) are ambiguous, as the Store
-// interface says.
+// interface says. A meeting that lost history (see [Store.Lost]) returns
+// an [*eventstore.HistoryLostError], wrapping eventstore.ErrHistoryLost,
+// and nothing is stored. In the strict mode ([WithMarkInterval] 0) an
+// error may also say that the events were stored but their high-water
+// mark was not written.
 func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
 	if s.closed.Load() {
 		return 0, eventstore.ErrClosed
