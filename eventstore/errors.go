@@ -55,3 +55,45 @@ func CheckNext(e *events.Envelope, prevVersion uint64, prevHash events.Hash) err
 	}
 	return nil
 }
+
+// ErrHistoryLost is wrapped by [*HistoryLostError]: events the store had
+// seen stored are no longer in the log.
+var ErrHistoryLost = errors.New("eventstore: history lost")
+
+// HistoryLostError reports that a log lost events it once held: a meeting
+// (or, with MeetingID "", the stream as a whole) is shorter than, or
+// different from, the high-water mark the store recorded when it stored
+// or saw its events. A store returns it from Append to a meeting whose
+// history is lost, and stores nothing; reads keep serving what remains.
+// The loss stays until an operator accepts it, on the record (see the
+// store's recovery).
+type HistoryLostError struct {
+	// MeetingID is the meeting that lost events, or "" for a loss of the
+	// stream as a whole that names no meeting.
+	MeetingID string
+	// SeenVersion, SeenSeq and SeenHash are the high-water mark: the
+	// meeting's last event the store recorded (its version, stream
+	// sequence and hash). For a stream-wide loss SeenSeq is the last
+	// stream sequence recorded, and SeenVersion and SeenHash are zero.
+	SeenVersion uint64
+	SeenSeq     uint64
+	SeenHash    events.Hash
+	// HaveVersion and HaveSeq are what the log holds now: the meeting's
+	// last event (version and sequence; 0 and 0 when it holds none), or
+	// for a stream-wide loss the stream's last sequence.
+	HaveVersion uint64
+	HaveSeq     uint64
+	// Reason says what is missing, for a person.
+	Reason string
+}
+
+func (e *HistoryLostError) Error() string {
+	if e.MeetingID == "" {
+		return fmt.Sprintf("eventstore: history lost: the log had sequence %d, it now ends at %d: %s", e.SeenSeq, e.HaveSeq, e.Reason)
+	}
+	return fmt.Sprintf("eventstore: history lost in meeting %s: the log had version %d (sequence %d), it now holds version %d (sequence %d): %s",
+		e.MeetingID, e.SeenVersion, e.SeenSeq, e.HaveVersion, e.HaveSeq, e.Reason)
+}
+
+// Unwrap returns [ErrHistoryLost].
+func (e *HistoryLostError) Unwrap() error { return ErrHistoryLost }

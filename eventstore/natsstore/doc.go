@@ -55,6 +55,20 @@
 // at the meeting's first event. Snapshots are a cache: the engine checks
 // them against the log, and deleting the bucket loses nothing.
 //
+// # Lost history
+//
+// A server that finds damaged files when it starts drops what it cannot
+// read, and the stream silently shrinks or starts late, though it denies
+// deletes. The store keeps high-water marks outside the stream, in the KV
+// bucket "<stream>_MARKS" ([MarksBucket]): the last sequence seen and each
+// meeting's last event (version, sequence, hash), written in the background
+// at most every [WithMarkInterval] and on Close. [New] checks the stream's
+// state against them ([CheckHistory]), and a Store checks a meeting's mark
+// when it first reads the meeting. A meeting that lost events is logged and
+// refused by Append with an *eventstore.HistoryLostError (ErrHistoryLost);
+// reads serve what remains. [Store.AcceptLoss] is the operator's audited
+// way out; [Store.Recoveries] lists its records.
+//
 // # The embedded default
 //
 // [StartServer] runs nats-server in this process with JetStream and file

@@ -39,6 +39,7 @@ type config struct {
 	groupMin int // 0: no group commit
 
 	keyRetention time.Duration
+	markInterval time.Duration
 }
 
 func defaultConfig() config {
@@ -50,6 +51,7 @@ func defaultConfig() config {
 		logger:   slog.New(slog.DiscardHandler),
 
 		keyRetention: eventstore.DefaultKeyRetention,
+		markInterval: DefaultMarkInterval,
 	}
 }
 
@@ -181,6 +183,24 @@ func WithLogger(l *slog.Logger) Option {
 			return badOption("nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithMarkInterval sets how often, at most, the store writes its
+// high-water marks (see [MarksBucket]) after appends: in the background,
+// the marks of the meetings appended to and then the stream's, at most
+// once per d (default [DefaultMarkInterval], 100ms), and on Close. Events
+// acknowledged within the last d before a crash that also loses them are
+// not noticed as lost. 0 is the strict mode: every Append writes its
+// marks before it returns, two more writes per append. d is 0 or 1ms to
+// one minute.
+func WithMarkInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || (d > 0 && d < time.Millisecond) || d > time.Minute {
+			return badOption("mark interval %v, want 0 (strict) or 1ms to 1m", d)
+		}
+		c.markInterval = d
 		return nil
 	}
 }

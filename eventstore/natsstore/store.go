@@ -52,6 +52,12 @@ type Store struct {
 	snaps jetstream.KeyValue // the snapshot bucket
 	keys  jetstream.KeyValue // the command index bucket (index.go)
 
+	hw     *watermarks            // the high-water marks (marks.go)
+	lost   map[string]lostMeeting // meetings that lost history: appends refused; s.mu guards it
+	nlost  atomic.Int32           // len(lost), read without the lock
+	report *HistoryReport         // what New found; s.mu guards it
+	recMu  sync.Mutex             // one recovery at a time
+
 	group *grouper // nil without group commit
 
 	cpMu    sync.Mutex // guards cpReady
@@ -79,6 +85,13 @@ var _ eventstore.Store = (*Store)(nil)
 // bucket [KeyBucket], whose entries expire after the key retention
 // ([WithKeyRetention]), where [Store.RecordCommand] keeps the command index.
 //
+// New then checks that the stream has lost nothing the stores saw stored:
+// it keeps high-water marks in the KV bucket [MarksBucket] (see
+// [WithMarkInterval] and [CheckHistory]). Meetings that lost events are
+// logged at Error level and listed by [Store.History]; Append refuses
+// them with an [*eventstore.HistoryLostError] until an operator accepts
+// the loss ([Store.AcceptLoss]). The others work as usual.
+//
 // The Store does not own nc: close the connection after [Store.Close].
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if nc == nil {
@@ -104,6 +117,12 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err := s.provisionKeys(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.provisionMarks(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startHistory(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.groupMin > 0 {
 		s.group = newGrouper(s, cfg.groupMin)
 	}
@@ -111,13 +130,17 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 }
 
 // Close marks the store closed: later calls return eventstore.ErrClosed.
-// It does not close the connection. Close is idempotent.
+// It writes the high-water marks not yet written, and returns the error
+// of that write. It does not close the connection. Close is idempotent.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
 	if s.group != nil {
 		s.group.close()
+	}
+	if err := s.hw.close(); err != nil {
+		return fmt.Errorf("natsstore: close: writing high-water marks: %w", err)
 	}
 	return nil
 }
@@ -255,7 +278,11 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // eventstore.ErrConflict; an event too large for the server returns an
 // error wrapping [ErrTooLarge] and eventstore.ErrInvalidEvents. Other
 // errors (timeouts, lost connections) are ambiguous, as the Store
-// interface says.
+// interface says. A meeting that lost history (see [Store.Lost]) returns
+// an [*eventstore.HistoryLostError], wrapping eventstore.ErrHistoryLost,
+// and nothing is stored. In the strict mode ([WithMarkInterval] 0) an
+// error may also say that the events were stored but their high-water
+// mark was not written.
 func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
 	if s.closed.Load() {
 		return 0, eventstore.ErrClosed
@@ -291,6 +318,9 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 	if err != nil {
 		return 0, err
 	}
+	if err := s.checkLost(ctx, meetingID); err != nil {
+		return 0, err
+	}
 	var seq uint64
 	if len(msgs) == 1 && s.group != nil {
 		seq, err = s.group.append(ctx, &pending{msg: msgs[0], guard: lastSeq, result: make(chan groupResult, 1)})
@@ -315,6 +345,16 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 	switch {
 	case err == nil:
 		s.setHead(meetingID, head{version: last, seq: seq})
+		m := meetingMark{Meeting: meetingID, Version: last, Seq: seq, Hash: evs[len(evs)-1].Hash}
+		if s.hw.interval > 0 {
+			s.hw.note(m)
+			return seq, nil
+		}
+		s.hw.note(m)
+		if err := s.hw.flush(ctx); err != nil {
+			s.cfg.logger.ErrorContext(ctx, "natsstore: stored, but its high-water mark was not written", "meeting", meetingID, "version", last, "seq", seq, "err", err)
+			return 0, fmt.Errorf("natsstore: append meeting %s version %d: stored at sequence %d, but its high-water mark was not written: %w", meetingID, last, seq, err)
+		}
 		return seq, nil
 	case isWrongLastSequence(err):
 		// The cached head is stale but still true (version v is at
@@ -332,6 +372,18 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 // found to be at another version is a conflict.
 func (s *Store) expectSeq(ctx context.Context, meetingID string, version uint64) (uint64, error) {
 	if version == 0 {
+		if _, ok := s.getHead(meetingID); ok {
+			return 0, nil
+		}
+		// A meeting this store has not read: it may have lost every
+		// event. One read of its mark; the stream only if it has one.
+		m, marked, err := s.getMeetingMark(ctx, meetingID)
+		if err != nil || !marked || m.Version == 0 {
+			return 0, err
+		}
+		if _, _, _, err := s.lastOf(ctx, meetingID); err != nil {
+			return 0, err
+		}
 		return 0, nil
 	}
 	if h, ok := s.getHead(meetingID); ok && h.version == version {
@@ -408,8 +460,51 @@ func (s *Store) leaderGet(ctx context.Context, stream string, q msgGet) (*stored
 }
 
 // lastOf fetches the meeting's last event from the stream leader, and
-// records it as the meeting's head.
+// records it as the meeting's head. When the store knows no head of the
+// meeting yet it first reads the meeting's high-water mark, and a last
+// event short of the mark (or not the event the mark names) is a loss;
+// a known head past the last event is one too. A loss is recorded (Append
+// refuses the meeting), not returned: reads serve what remains.
 func (s *Store) lastOf(ctx context.Context, meetingID string) (head, events.Envelope, bool, error) {
+	prev, cached := s.getHead(meetingID)
+	var mark meetingMark
+	var marked bool
+	if !cached {
+		var err error
+		// The mark before the stream: the mark is never past what the
+		// stream held when the mark was read, unless the stream lost it.
+		if mark, marked, err = s.getMeetingMark(ctx, meetingID); err != nil {
+			return head{}, events.Envelope{}, false, err
+		}
+	}
+	h, e, found, err := s.lastRaw(ctx, meetingID)
+	if err != nil {
+		return head{}, events.Envelope{}, false, err
+	}
+	switch {
+	case cached && prev.seq > h.seq:
+		lost := &eventstore.HistoryLostError{MeetingID: meetingID, SeenVersion: prev.version, SeenSeq: prev.seq, HaveVersion: h.version, HaveSeq: h.seq,
+			Reason: fmt.Sprintf("this store saw version %d stored at sequence %d; the stream's last event of the meeting is now at sequence %d", prev.version, prev.seq, h.seq)}
+		m, _, _ := s.getMeetingMark(ctx, meetingID)
+		if m.Version == prev.version {
+			lost.SeenHash = m.Hash
+		}
+		s.noteLoss(ctx, lost, m.Recovery)
+		return h, e, found, nil // the head stays: it is true history
+	case marked:
+		if lost := compareMark(mark, e, found); lost != nil {
+			s.noteLoss(ctx, lost, mark.Recovery)
+		}
+	}
+	if found || !cached {
+		s.setHead(meetingID, h)
+	}
+	return h, e, found, nil
+}
+
+// lastRaw fetches the meeting's last event from the stream leader: its
+// head, the event, and whether there is one.
+func (s *Store) lastRaw(ctx context.Context, meetingID string) (head, events.Envelope, bool, error) {
 	msg, err := s.leaderGet(ctx, s.cfg.stream, msgGet{LastBySubject: s.Subject(meetingID)})
 	if err != nil {
 		return head{}, events.Envelope{}, false, fmt.Errorf("natsstore: last event of meeting %s: %w", meetingID, err)
@@ -421,9 +516,7 @@ func (s *Store) lastOf(ctx context.Context, meetingID string) (head, events.Enve
 	if err != nil {
 		return head{}, events.Envelope{}, false, err
 	}
-	h := head{version: e.Version, seq: e.Seq}
-	s.setHead(meetingID, h)
-	return h, e, true, nil
+	return head{version: e.Version, seq: e.Seq}, e, true, nil
 }
 
 // decode turns a stored message into an event, or a *CorruptError naming
@@ -582,6 +675,12 @@ var errIncomplete = errors.New("natsstore: stream messages missing from reads")
 // replica behind the leader may answer with less than exists: scan asks
 // again until it reaches end. f returns false to stop.
 func (s *Store) scan(ctx context.Context, filter string, start, end uint64, f func(seq uint64, subject string, data []byte) (bool, error)) error {
+	return s.scanPatient(ctx, filter, start, end, scanPatience, f)
+}
+
+// scanPatient is scan, waiting at most patience for messages a read does
+// not return.
+func (s *Store) scanPatient(ctx context.Context, filter string, start, end uint64, patience time.Duration, f func(seq uint64, subject string, data []byte) (bool, error)) error {
 	const batch = 256
 	next := start
 	var stalled time.Time // when reads began to come back empty
@@ -637,7 +736,7 @@ func (s *Store) scan(ctx context.Context, filter string, start, end uint64, f fu
 		}
 		if stalled.IsZero() {
 			stalled = time.Now()
-		} else if time.Since(stalled) > scanPatience {
+		} else if time.Since(stalled) > patience {
 			return fmt.Errorf("%w: stream %s has sequence %d, reads end before %d", errIncomplete, s.cfg.stream, end, next)
 		}
 		t := time.NewTimer(10 * time.Millisecond)

@@ -84,6 +84,7 @@ type cli struct {
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
 	Keygen   keygenCmd   `cmd:"" help:"Write a new Ed25519 signing key pair for the engine's signed snapshots and checkpoints."`
+	Recover  recoverCmd  `cmd:"" help:"Show what a JetStream log lost against its high-water marks; accept a meeting's loss on the record (--yes); list the records (--list)."`
 }
 
 // exit is panicked by kong's exit hook (after --help), to unwind to run.
