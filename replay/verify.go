@@ -212,6 +212,12 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 	for _, o := range opts {
 		o(v)
 	}
+	for _, f := range v.history {
+		// One loss, seen by the marks from several sides: one cause.
+		if i := v.add(f, v.lost); v.lost < 0 {
+			v.lost = i
+		}
+	}
 	if v.proof != nil {
 		v.proof.start(v.addRoot)
 	}
@@ -232,7 +238,7 @@ func Verify(ctx context.Context, evs iter.Seq2[events.Envelope, error], opts ...
 	}
 	v.r.Meetings = len(v.states)
 	if v.proof != nil {
-		v.proof.finish(v.r, v.addRoot)
+		v.proof.finish(v.r, v.addLoss)
 	}
 	return v.r, nil
 }
@@ -291,7 +297,11 @@ func (v *verifier) sourceError(err error) bool {
 // a later gap in a meeting's versions may follow from. A known meeting's
 // state is no longer what happened.
 func (v *verifier) stray(f Finding, meetingID string) {
-	i := v.add(f, -1)
+	cause := -1
+	if f.Kind == Truncated || f.Kind == Missing {
+		cause = v.lost // the marks saw the loss first
+	}
+	i := v.add(f, cause)
 	v.strays = append(v.strays, strayFinding{entry: v.entries, index: i, meetingID: meetingID})
 	if meetingID != "" {
 		v.trail(meetingID).whole = i
@@ -356,7 +366,9 @@ type verifier struct {
 	retention time.Duration
 	keys      map[string]*keyLog // meeting -> the command keys used within the retention
 
-	proof *prover // nil without WithCheckpoints
+	proof   *prover   // nil without WithCheckpoints
+	history []Finding // losses of WithHistory, reported first
+	lost    int       // the first of them (-1: none): what a lost end follows from
 }
 
 // VerifyOption configures [Verify].
@@ -445,11 +457,14 @@ type lapse struct {
 func newVerifier() *verifier {
 	return &verifier{r: &Report{Findings: []Finding{}}, states: map[string]*aggregate.State{}, trails: map[string]*trail{},
 		lapses: map[string]*lapse{}, ids: map[uuid.UUID]uint64{},
-		retention: eventstore.DefaultKeyRetention, keys: map[string]*keyLog{}}
+		retention: eventstore.DefaultKeyRetention, keys: map[string]*keyLog{}, lost: -1}
 }
 
 // addRoot appends f as a cause of its own.
 func (v *verifier) addRoot(f Finding) { v.add(f, -1) }
+
+// addLoss appends f as following from the loss the marks found, if any.
+func (v *verifier) addLoss(f Finding) { v.add(f, v.lost) }
 
 // add appends f, following from the finding at index cause (-1: none), and
 // returns its index.

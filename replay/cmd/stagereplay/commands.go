@@ -351,6 +351,14 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 		}
 		opts = append(opts, o)
 	}
+	if hs, ok := src.(replay.HistorySource); ok {
+		// The store's high-water marks: events it saw stored that are gone.
+		h, recs, err := hs.History(ctx)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, replay.WithHistory(h, recs, c.Meeting))
+	}
 	rep, err := replay.Verify(ctx, src.Events(ctx, c.Meeting), opts...)
 	if err != nil {
 		return err
@@ -536,11 +544,11 @@ func writeProof(w io.Writer, p *replay.Proof) {
 	fmt.Fprintf(w, "proven: %d of %s are exactly as signed by key %s (%d of %s valid)\n",
 		proven, plural(int(proven+unproven), "event"), p.Key, p.Valid, plural(p.Checkpoints, "checkpoint"))
 	if unproven > 0 {
-		fmt.Fprintf(w, "not proven: %s after the last valid checkpoint of their meeting", plural(int(unproven), "event"))
+		fmt.Fprintf(w, "not proven: %s, after the last checkpoint that matches the log", plural(int(unproven), "event"))
 		if len(none) > 0 {
-			fmt.Fprintf(w, "; no valid checkpoint for %s: %s", plural(len(none), "meeting"), list(none))
+			fmt.Fprintf(w, "; nothing proven in %s: %s", plural(len(none), "meeting"), list(none))
 		}
-		fmt.Fprintln(w, " (a checkpoint is written every interval and when the engine closes)")
+		fmt.Fprintln(w, " (the engine writes a checkpoint every interval and when it closes)")
 	}
 }
 
