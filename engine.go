@@ -57,6 +57,10 @@ type meeting struct {
 	state *aggregate.State
 	stale bool   // an append ended ambiguously: catch up before deciding
 	seq   uint64 // the store position (Seq) of the state's last event
+	// lost is set when loading found evidence that the log lost events
+	// (a snapshot past its end): commands are refused with it, reads
+	// serve what remains.
+	lost *eventstore.HistoryLostError
 
 	// The version of the meeting's latest snapshot (loaded or written;
 	// guarded by lock), and whether a snapshot write is in flight.
@@ -202,6 +206,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		return Result{}, err
 	}
 	defer e.release(m)
+	if m.lost != nil {
+		return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: %w", name, meetingID, m.lost)
+	}
 	_, tick := cmd.Action.(aggregate.Tick)
 	// fresh says the state was caught up with the store during this call:
 	// a rejection must be decided on state at least that new.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"iter"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -262,5 +264,69 @@ func TestCheckpoints_options(t *testing.T) {
 		if _, err := stage.New(eventstore.NewMemory(), opts...); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
+	}
+}
+
+// shortStore hides a meeting's events after version keep, as a store whose
+// disk lost its tail would.
+type shortStore struct {
+	*eventstore.Memory
+	keep uint64
+}
+
+func (s *shortStore) Load(ctx context.Context, meetingID string, from uint64) iter.Seq2[events.Envelope, error] {
+	return func(yield func(events.Envelope, error) bool) {
+		for e, err := range s.Memory.Load(ctx, meetingID, from) {
+			if err == nil && e.Version > s.keep {
+				return
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// A snapshot that covers versions the log no longer holds is evidence of
+// lost history: commands are refused with ErrHistoryLost, reads serve what
+// remains.
+func TestSnapshotPastTheEnd(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprint("signed=", signed), func(t *testing.T) {
+			priv, _ := signingKey(t)
+			var opts []stage.Option
+			if signed {
+				opts = append(opts, stage.WithSigningKey(priv))
+			}
+			mem := eventstore.NewMemory()
+			eng, err := stage.New(mem, append([]stage.Option{stage.WithAutoTick(false), stage.WithSnapshotEvery(50)}, opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := busyMeeting(t, eng, "m", 120)
+			eng.Close()
+			snap, ok, _ := mem.LoadSnapshot(t.Context(), "m")
+			if !ok || snap.Version < 20 {
+				t.Fatalf("snapshot at %d", snap.Version)
+			}
+			short := &shortStore{Memory: mem, keep: snap.Version - 10}
+			eng, err = stage.New(short, append([]stage.Option{stage.WithAutoTick(false)}, opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close()
+			r, err := eng.Roster(t.Context(), "m")
+			if err != nil || r.Version != short.keep {
+				t.Fatalf("roster of what remains: version %d, %v; want %d", r.Version, err, short.keep)
+			}
+			_, err = eng.RequestAccess(t.Context(), "m", "v1")
+			var lost *eventstore.HistoryLostError
+			if !errors.Is(err, eventstore.ErrHistoryLost) || !errors.As(err, &lost) {
+				t.Fatalf("a command on a meeting whose snapshot is past the log's end: %v, want ErrHistoryLost", err)
+			}
+			if lost.SeenVersion != snap.Version || lost.HaveVersion != short.keep {
+				t.Errorf("lost: seen %d have %d, want %d and %d (log had %d)", lost.SeenVersion, lost.HaveVersion, snap.Version, short.keep, last)
+			}
+		})
 	}
 }

@@ -37,7 +37,15 @@ func (e *Engine) load(ctx context.Context, m *meeting) error {
 		}
 	}
 	m.state, m.seq, m.snapVersion = aggregate.NewState(m.id), 0, 0
-	return e.catchUp(ctx, m)
+	if err := e.catchUp(ctx, m); err != nil {
+		return err
+	}
+	if m.lost != nil {
+		m.lost.HaveVersion, m.lost.HaveSeq = m.state.Version(), m.seq
+		e.cfg.logger.ErrorContext(ctx, "stage: history lost: the meeting's snapshot covers events the log no longer holds; commands refused, reads serve what remains",
+			"meeting", m.id, "snapshot", m.lost.SeenVersion, "log", m.state.Version())
+	}
+	return nil
 }
 
 // loadSnapshot restores the meeting from its snapshot and catches up with
@@ -98,7 +106,12 @@ func (e *Engine) loadSnapshot(ctx context.Context, ss eventstore.Snapshotter, m 
 		seq = ev.Seq
 	}
 	if !matched {
-		return discard(errors.New("the log has no event at the snapshot's version"))
+		// The log ends before the snapshot's version: the snapshot is
+		// evidence of events the log once held (with a signing key, one
+		// this deployment signed), not noise.
+		m.lost = &eventstore.HistoryLostError{MeetingID: m.id, SeenVersion: snap.Version, SeenSeq: snap.Seq, SeenHash: snap.Hash,
+			Reason: fmt.Sprintf("the meeting's snapshot covers version %d, which the log no longer holds", snap.Version)}
+		return false, nil
 	}
 	m.state, m.seq, m.snapVersion = s, seq, snap.Version
 	e.cfg.logger.DebugContext(ctx, "stage: loaded from snapshot", "meeting", m.id, "snapshot", snap.Version, "version", s.Version())
