@@ -154,7 +154,10 @@ type DecodeError struct {
 	Name string
 	Line int
 	Seq  uint64
-	Err  error
+	// MeetingID is the meeting the entry names despite the damage (a JSON
+	// object's "meeting" member holding a valid id), or "" (see [Import]).
+	MeetingID string
+	Err       error
 }
 
 func (e *DecodeError) Error() string {
@@ -258,7 +261,7 @@ func (f *fileSource) Events(ctx context.Context, meetingID string) iter.Seq2[eve
 						}
 						switch {
 						case err != nil:
-							d.err, d.keep = &DecodeError{Name: f.name, Line: b.first + i, Err: err}, true
+							d.err, d.keep = &DecodeError{Name: f.name, Line: b.first + i, MeetingID: meetingOfLine(l), Err: err}, true
 						case meetingID == "" || e.MeetingID == meetingID:
 							d.e, d.keep = e, true
 						}
@@ -367,23 +370,4 @@ func WriteJSONL(w io.Writer, evs iter.Seq2[events.Envelope, error]) (int, error)
 		n++
 	}
 	return n, bw.Flush()
-}
-
-// Import appends evs to store, meeting by meeting, keeping every event as it
-// is (ids, times, hashes; the store assigns new positions). Each event must
-// be the next version of its meeting in store. It returns how many events it
-// appended.
-func Import(ctx context.Context, store eventstore.Store, evs iter.Seq2[events.Envelope, error]) (int, error) {
-	n := 0
-	for e, err := range evs {
-		if err != nil {
-			return n, err
-		}
-		e.Seq = 0
-		if _, err := store.Append(ctx, e.MeetingID, e.Version-1, []events.Envelope{e}); err != nil {
-			return n, fmt.Errorf("replay: import meeting %s version %d: %w", e.MeetingID, e.Version, err)
-		}
-		n++
-	}
-	return n, nil
 }

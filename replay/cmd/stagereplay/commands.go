@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/checkpoint"
+	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
 )
@@ -591,29 +593,118 @@ func (c *exportCmd) Run(ctx context.Context, e *env) error {
 }
 
 type importCmd struct {
-	File string `arg:"" help:"JSON Lines export to read (- for stdin)."`
-	To   string `required:"" help:"Data directory of the embedded default to append the events to (created if needed)." type:"path"`
+	File         string        `arg:"" help:"JSON Lines export to read (- for stdin)."`
+	To           string        `required:"" help:"Data directory of the embedded default to append the events to (created if needed)." type:"path"`
+	DryRun       bool          `name:"dry-run" help:"Check everything (against the data directory's copy too) and say what would be imported; store nothing."`
+	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The idempotency key retention the events were stored under: a command key stored twice within it refuses the meeting."`
 }
 
+// Run checks the whole file, then imports it meeting by meeting, all or
+// nothing per meeting (see replay.Import), and prints one line per meeting
+// and a summary. A refused meeting is an error (exit 2) naming it.
 func (c *importCmd) Run(ctx context.Context, e *env) error {
+	if c.KeyRetention <= 0 {
+		return fmt.Errorf("--key-retention %v: want a positive duration", c.KeyRetention)
+	}
 	src, err := replay.Open(ctx, c.File)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dd, err := replay.OpenDataDir(ctx, c.To)
-	if err != nil {
-		return err
+	opts := []replay.ImportOption{replay.WithImportVerify(replay.WithKeyRetention(c.KeyRetention))}
+	var store eventstore.Store
+	closeStore := func() error { return nil }
+	if _, serr := os.Stat(filepath.Join(c.To, "jetstream")); c.DryRun && serr != nil {
+		// A dry run creates nothing: a directory with no log is an empty store.
+		store = eventstore.NewMemory()
+	} else {
+		dd, err := replay.OpenDataDir(ctx, c.To)
+		if err != nil {
+			return err
+		}
+		store, closeStore = dd.Store, dd.Close
 	}
-	n, err := replay.Import(ctx, dd.Store, src.Events(ctx, ""))
-	if cerr := dd.Close(); err == nil {
-		err = cerr
+	if c.DryRun {
+		opts = append(opts, replay.ImportDryRun())
 	}
-	if err != nil {
-		return err
+	rep, err := replay.Import(ctx, store, src.Events(ctx, ""), opts...)
+	if cerr := closeStore(); err == nil && cerr != nil {
+		return cerr
 	}
-	fmt.Fprintf(e.stdout, "imported %d events into %s\n", n, c.To)
-	return nil
+	if rep != nil {
+		writeImport(e.stdout, rep, c.To)
+	}
+	if err == nil && rep.Events == 0 && rep.Malformed == 0 {
+		return fmt.Errorf("%s holds no events: nothing to import", c.File)
+	}
+	return err
+}
+
+// writeImport prints an import's outcome per meeting and a summary.
+func writeImport(w io.Writer, rep *replay.ImportReport, dir string) {
+	would := func(done, dry string) string {
+		if rep.DryRun {
+			return dry
+		}
+		return done
+	}
+	const maxFindings = 5
+	count := map[replay.ImportOutcome]int{}
+	var refused []string
+	for _, m := range rep.Meetings {
+		count[m.Outcome]++
+		switch m.Outcome {
+		case replay.Imported:
+			fmt.Fprintf(w, "%s: %s %s (versions %d-%d, %s)\n", m.MeetingID, would("imported", "would import"), plural(m.Appended, "event"),
+				m.From, m.From+uint64(m.Appended)-1, plural(m.Batches, "append"))
+		case replay.Completed:
+			fmt.Fprintf(w, "%s: %s from version %d: %s (the store held versions 1-%d)\n", m.MeetingID, would("completed", "would complete"),
+				m.From, plural(m.Appended, "event"), m.Held)
+		case replay.AlreadyPresent:
+			more := ""
+			if m.Held > uint64(m.Events) {
+				more = fmt.Sprintf("; the store holds %d later", m.Held-uint64(m.Events))
+			}
+			fmt.Fprintf(w, "%s: already imported (%s%s)\n", m.MeetingID, plural(m.Events, "event"), more)
+		case replay.Interrupted:
+			refused = append(refused, m.MeetingID)
+			fmt.Fprintf(w, "%s: INTERRUPTED after %s (versions 1-%d stored; rerun to complete): %s\n", m.MeetingID,
+				plural(m.Appended, "event"), m.Held+uint64(m.Appended), m.Reason)
+		default:
+			refused = append(refused, m.MeetingID)
+			fmt.Fprintf(w, "%s: REFUSED, nothing stored: %s\n", m.MeetingID, m.Reason)
+			for i, f := range m.Findings {
+				if i == maxFindings {
+					fmt.Fprintf(w, "    ... and %d more\n", len(m.Findings)-maxFindings)
+					break
+				}
+				fmt.Fprintf(w, "    FINDING seq %d v%d: %s: %s\n", f.Seq, f.Version, f.Kind, f.Reason)
+			}
+			for _, err := range m.Malformed {
+				fmt.Fprintf(w, "    MALFORMED %v\n", err)
+			}
+		}
+	}
+	var parts []string
+	for _, o := range []struct {
+		k    replay.ImportOutcome
+		name string
+	}{{replay.Imported, would("imported", "to import")}, {replay.Completed, would("completed", "to complete")}, {replay.AlreadyPresent, "already present"},
+		{replay.Interrupted, "interrupted"}, {replay.Refused, "refused"}} {
+		if n := count[o.k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, o.name))
+		}
+	}
+	summary := fmt.Sprintf("%s %s into %s", would("imported", "dry run, nothing stored: would import"), plural(rep.Appended, "event"), dir)
+	if len(parts) > 0 {
+		summary += ": " + plural(len(rep.Meetings), "meeting") + " (" + strings.Join(parts, ", ") + ")"
+	}
+	if rep.Whole != "" {
+		summary += "; the whole file was refused: " + rep.Whole
+	} else if len(refused) > 0 {
+		summary += "; not imported: " + strings.Join(refused, ", ")
+	}
+	fmt.Fprintln(w, summary)
 }
 
 func plural(n int, what string) string {

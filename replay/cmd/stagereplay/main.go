@@ -252,21 +252,8 @@ func (f *filterArgs) resolve(ctx context.Context, src replay.Source) (replay.Fil
 	if f.At == "" {
 		return flt, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, f.At); err == nil {
-		flt.UpTo = t
-		return flt, nil
-	}
-	var clock time.Time
-	var err error
-	for _, layout := range []string{"15:04:05", "15:04"} {
-		if clock, err = time.Parse(layout, f.At); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return flt, fmt.Errorf("--at %q: want RFC 3339 (2026-11-29T14:03:07Z) or HH:MM[:SS]", f.At)
-	}
-	if first.IsZero() {
+	at, err := parseAt(f.At, first)
+	if errors.Is(err, errNoDay) {
 		for e, err := range src.Events(ctx, flt.MeetingID) {
 			if err != nil {
 				return flt, err
@@ -277,9 +264,40 @@ func (f *filterArgs) resolve(ctx context.Context, src replay.Source) (replay.Fil
 		if first.IsZero() {
 			return flt, fmt.Errorf("%w: %q", replay.ErrUnknownMeeting, flt.MeetingID)
 		}
+		at, err = parseAt(f.At, first)
+	}
+	if err != nil {
+		return flt, err
+	}
+	flt.UpTo = at
+	return flt, nil
+}
+
+// errNoDay is returned by parseAt for a clock time when the meeting's first
+// day is not known yet (first is zero): look it up and call again.
+var errNoDay = errors.New("--at: a clock time needs the meeting's first day")
+
+// parseAt parses the value of --at: an RFC 3339 time, or HH:MM[:SS], a UTC
+// clock time on the UTC day of first (the meeting's first event), up to the
+// end of the second named (the whole second is included). A clock time with
+// a zero first returns errNoDay. It is pure: no clock, no I/O.
+func parseAt(s string, first time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	var clock time.Time
+	var err error
+	for _, layout := range []string{"15:04:05", "15:04"} {
+		if clock, err = time.Parse(layout, s); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--at %q: want RFC 3339 (2026-11-29T14:03:07Z) or HH:MM[:SS]", s)
+	}
+	if first.IsZero() {
+		return time.Time{}, errNoDay
 	}
 	y, m, d := first.UTC().Date()
-	// The whole second named is included.
-	flt.UpTo = time.Date(y, m, d, clock.Hour(), clock.Minute(), clock.Second(), int(time.Second-1), time.UTC)
-	return flt, nil
+	return time.Date(y, m, d, clock.Hour(), clock.Minute(), clock.Second(), int(time.Second-1), time.UTC), nil
 }
