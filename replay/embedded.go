@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -306,7 +307,9 @@ func (s *jsSource) read(ctx context.Context, filter string, last uint64, holes b
 			err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, msg.Subject())
 		}
 		if err != nil {
-			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, Err: err}) {
+			// The subject names the meeting the message was stored for.
+			meeting, _ := strings.CutPrefix(msg.Subject(), s.prefix+".")
+			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, MeetingID: meeting, Err: err}) {
 				return read, false
 			}
 		} else {

@@ -329,8 +329,13 @@ type verifyCmd struct {
 	JSON         bool          `help:"Write the report as JSON (every finding, each with the index of the finding it follows from)."`
 	All          bool          `help:"List every finding, not only each cause with a count of what follows from it."`
 	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The store's idempotency key retention: a command key stored twice within it is a duplicate-key finding."`
-	PublicKey    string        `name:"public-key" help:"The deployment's Ed25519 public key (PEM): prove the log against its signed checkpoints (those kept in the store, and --checkpoints)." type:"path"`
-	Checkpoints  []string      `name:"checkpoints" help:"A JSON Lines file of signed checkpoints (the engine's checkpoint.File); repeatable. Needs --public-key." type:"path"`
+	proofArgs
+}
+
+// proofArgs are the key and the checkpoints to prove a log against.
+type proofArgs struct {
+	PublicKey   string   `name:"public-key" help:"The deployment's Ed25519 public key (PEM): prove the log against its signed checkpoints (those kept in the store, and --checkpoints)." type:"path"`
+	Checkpoints []string `name:"checkpoints" help:"A JSON Lines file of signed checkpoints (the engine's checkpoint.File); repeatable. Needs --public-key." type:"path"`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, e *env) error {
@@ -343,14 +348,9 @@ func (c *verifyCmd) Run(ctx context.Context, e *env) error {
 	}
 	defer done()
 	opts := []replay.VerifyOption{replay.WithKeyRetention(c.KeyRetention)}
-	if c.PublicKey == "" && len(c.Checkpoints) > 0 {
-		return errors.New("--checkpoints needs --public-key: a checkpoint proves nothing without the key that signed it")
-	}
-	if c.PublicKey != "" {
-		o, err := c.checkpoints(ctx, e, src)
-		if err != nil {
-			return err
-		}
+	if o, err := c.option(ctx, e, src, c.Meeting); err != nil {
+		return err
+	} else if o != nil {
 		opts = append(opts, o)
 	}
 	if hs, ok := src.(replay.HistorySource); ok {
@@ -499,9 +499,16 @@ func (v verifySummary) write(w io.Writer) {
 	}
 }
 
-// checkpoints loads the public key and the checkpoints: those the source
-// keeps and those of the --checkpoints files, for the meeting verified.
-func (c *verifyCmd) checkpoints(ctx context.Context, e *env, src replay.Source) (replay.VerifyOption, error) {
+// option loads the public key and the checkpoints (those the source keeps
+// and those of the --checkpoints files, of meeting if it is not empty) as
+// a verify option; nil without --public-key.
+func (c *proofArgs) option(ctx context.Context, e *env, src replay.Source, meeting string) (replay.VerifyOption, error) {
+	if c.PublicKey == "" {
+		if len(c.Checkpoints) > 0 {
+			return nil, errors.New("--checkpoints needs --public-key: a checkpoint proves nothing without the key that signed it")
+		}
+		return nil, nil
+	}
 	pub, err := checkpoint.LoadPublicKey(c.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("--public-key: %w", err)
@@ -524,8 +531,8 @@ func (c *verifyCmd) checkpoints(ctx context.Context, e *env, src replay.Source) 
 		}
 		cps = append(cps, more...)
 	}
-	if c.Meeting != "" {
-		cps = slices.DeleteFunc(cps, func(s checkpoint.Signed) bool { return s.MeetingID != c.Meeting })
+	if meeting != "" {
+		cps = slices.DeleteFunc(cps, func(s checkpoint.Signed) bool { return s.MeetingID != meeting })
 	}
 	return replay.WithCheckpoints(pub, cps), nil
 }
@@ -597,6 +604,7 @@ type importCmd struct {
 	To           string        `required:"" help:"Data directory of the embedded default to append the events to (created if needed)." type:"path"`
 	DryRun       bool          `name:"dry-run" help:"Check everything (against the data directory's copy too) and say what would be imported; store nothing."`
 	KeyRetention time.Duration `name:"key-retention" default:"24h" help:"The idempotency key retention the events were stored under: a command key stored twice within it refuses the meeting."`
+	proofArgs
 }
 
 // Run checks the whole file, then imports it meeting by meeting, all or
@@ -611,7 +619,15 @@ func (c *importCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer src.Close()
-	opts := []replay.ImportOption{replay.WithImportVerify(replay.WithKeyRetention(c.KeyRetention))}
+	vopts := []replay.VerifyOption{replay.WithKeyRetention(c.KeyRetention)}
+	// With the deployment's key, a meeting that its checkpoints do not
+	// vouch for (a re-hashed forgery, a cut tail) is refused too.
+	if o, err := c.option(ctx, e, src, ""); err != nil {
+		return err
+	} else if o != nil {
+		vopts = append(vopts, o)
+	}
+	opts := []replay.ImportOption{replay.WithImportVerify(vopts...)}
 	var store eventstore.Store
 	closeStore := func() error { return nil }
 	if _, serr := os.Stat(filepath.Join(c.To, "jetstream")); c.DryRun && serr != nil {

@@ -45,6 +45,19 @@ func TestVerifyProof(t *testing.T) {
 	if code != exitFindings || !strings.Contains(out, "checkpoint") || !strings.Contains(out, "lost or cut") {
 		t.Fatalf("a cut tail with the key: exit %d: %s", code, out)
 	}
+	// Import holds an export to the same proof: the cut copy is refused with
+	// the key, imported without it.
+	to := filepath.Join(t.TempDir(), "imported")
+	code, out, errs = stagereplay(t, "import", cut, "--to", to, "--public-key", pub, "--checkpoints", cps)
+	if code != exitError || !strings.Contains(out+errs, "checkpoint") {
+		t.Fatalf("import of a cut copy with the key: exit %d: %s%s", code, out, errs)
+	}
+	if code, out, errs := stagereplay(t, "import", cut, "--to", to, "--dry-run"); code != exitOK {
+		t.Fatalf("import of a cut copy without a key (dry run): exit %d: %s%s", code, out, errs)
+	}
+	if code, out, errs := stagereplay(t, "import", export, "--to", to, "--public-key", pub, "--checkpoints", cps); code != exitOK {
+		t.Fatalf("import of the whole export with the key: exit %d: %s%s", code, out, errs)
+	}
 	// Another key proves nothing, and says so.
 	other := filepath.Join(t.TempDir(), "other")
 	if code, _, errs := stagereplay(t, "keygen", other+".pem", other+".pub"); code != exitOK {
