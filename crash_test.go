@@ -183,6 +183,13 @@ func startCrashChild(t *testing.T, dir string, base, limit int, retries []string
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // a test that failed half-way leaves no writer behind
+		if c.cmd.ProcessState == nil {
+			syscall.Kill(c.cmd.Process.Pid, syscall.SIGKILL)
+			<-c.read
+			c.cmd.Wait()
+		}
+	})
 	go func() {
 		defer close(c.read)
 		ready := false
