@@ -122,7 +122,7 @@ func TestCrashChild(t *testing.T) {
 	for i, m := range crashMeetings {
 		rng := rand.New(rand.NewPCG(uint64(base), uint64(i)))
 		wg.Go(func() {
-			errs[i] = crashRun(ctx, eng, m, retries, base, limit, rng, func(key string) error {
+			errs[i] = crashRun(ctx, eng, m, retries, base, limit, rng, 30*time.Second, func(key string) error {
 				_, cmd, err := crashCommand(key)
 				if err != nil {
 					return err
@@ -396,10 +396,11 @@ func (s *crashServer) kill(t *testing.T) {
 
 // TestCrash_ExternalServerKilled writes through natsstore.New to an
 // external nats-server process and SIGKILLs the server at random points,
-// restarting it on the same store directory and port. Writers retry each
+// restarting it on the same store directory and port, after an outage
+// shorter or longer than the writers' deadlines. Writers retry each
 // command with its key, with a short deadline per attempt, until the rules
-// answer: during an outage every attempt must fail within its deadline,
-// not hang. Then the log must hold every acknowledged command once, and
+// answer: no call (an attempt, or a read of the state) may outlast its
+// deadline by more than crashSlack, and calls in a long outage must fail. Then the log must hold every acknowledged command once, and
 // verify clean (see the file's comment).
 func TestCrash_ExternalServerKilled(t *testing.T) {
 	if os.Getenv(crashEnvDir) != "" {
@@ -429,8 +430,7 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 	}
 	defer eng.Close()
 
-	const attempt = time.Second // each attempt's deadline
-	const slack = 2 * time.Second
+	const attempt = time.Second // each attempt's (and read's) deadline
 	l := newCrashLedger()
 	var failed, hung atomic.Int64
 	var slowest atomic.Int64
@@ -440,7 +440,7 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 	for i, m := range crashMeetings {
 		wrng := rand.New(rand.NewPCG(rng.Uint64(), uint64(i)))
 		wg.Go(func() {
-			errs[i] = crashRun(wctx, eng, m, nil, 0, 0, wrng, func(key string) error {
+			errs[i] = crashRun(wctx, eng, m, nil, 0, 0, wrng, attempt, func(key string) error {
 				_, cmd, err := crashCommand(key)
 				if err != nil {
 					return err
@@ -451,7 +451,7 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 					t0 := time.Now()
 					res, err := eng.Execute(actx, m, cmd, stage.WithIdempotencyKey(key))
 					cancel()
-					if d := time.Since(t0); d > attempt+slack {
+					if d := time.Since(t0); d > attempt+crashSlack {
 						hung.Add(1)
 						return fmt.Errorf("%s: an attempt took %v, past its %v deadline (%v)", key, d, attempt, err)
 					} else if int64(d) > slowest.Load() {
@@ -473,7 +473,7 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
-			}, func(error) bool { return true })
+			}, func(error) bool { failed.Add(1); return true })
 		})
 	}
 
@@ -484,11 +484,23 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 		before := failed.Load()
 		down := time.Now()
 		srv.kill(t)
-		time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+		// Most outages are short: a request the client buffers meanwhile
+		// may still be answered in time. The first, and a quarter of the
+		// others, outlast the writers' deadlines: calls in them must fail.
+		long := cycle == 0 || rng.IntN(4) == 0
+		if long {
+			time.Sleep(attempt + 500*time.Millisecond)
+		} else {
+			time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+		}
+		failedDown := failed.Load() - before
 		srv.start(t)
 		outages = append(outages, time.Since(down).Round(time.Millisecond))
+		if long && failedDown == 0 {
+			t.Errorf("cycle %d: no call failed while the server was down for %v", cycle, outages[cycle])
+		}
 		acked, _, _, _ := l.counts()
-		t.Logf("cycle %d: server killed and restarted (%v down); %d acknowledged so far, %d attempts failed in the outage", cycle, outages[cycle], acked, failed.Load()-before)
+		t.Logf("cycle %d: server killed and restarted (%v down); %d acknowledged so far, %d calls failed while it was down", cycle, outages[cycle], acked, failedDown)
 	}
 	// Run on after the last restart until every writer is acknowledged again.
 	acked0, _, _, _ := l.counts()
@@ -504,9 +516,6 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if failed.Load() == 0 {
-		t.Errorf("no attempt failed in %d outages: the kills did not reach the writers", *crashCycles)
-	}
 
 	acked, rejected, pending, dups := l.counts()
 	if pending != 0 {
@@ -517,6 +526,6 @@ func TestCrash_ExternalServerKilled(t *testing.T) {
 	st.Close()
 	nc.Close()
 	crashVerify(t, ctx, srv.url(), n)
-	t.Logf("%d server kills (outages %v) in %v: %d events; %d commands acknowledged, %d rejected, %d answered as duplicates; %d attempts failed, none hung (slowest %v)",
+	t.Logf("%d server kills (outages %v) in %v: %d events; %d commands acknowledged, %d rejected, %d answered as duplicates; %d calls failed, none hung (slowest attempt %v)",
 		*crashCycles, outages, time.Since(start).Round(time.Millisecond), n, acked, rejected, dups, failed.Load(), time.Duration(slowest.Load()).Round(time.Millisecond))
 }

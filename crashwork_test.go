@@ -307,10 +307,11 @@ func crashVerify(t *testing.T, ctx context.Context, location string, want int) {
 // (keys of other meetings are skipped), then new commands numbered from
 // base, limit of them (no limit if limit is 0), until ctx ends. exec runs
 // one command and reports its outcome; an error from it ends the writer.
-// A failure to read the meeting's state ends it too, unless transient
-// (if not nil) says to try again.
+// Each read of the meeting's state (to choose the next command) has
+// readTimeout; one that outlasts it by crashSlack ends the writer, and so
+// does a failed one, unless transient (if not nil) says to try again.
 func crashRun(ctx context.Context, eng *stage.Engine, m string, retries []string, base, limit int, rng *rand.Rand,
-	exec func(key string) error, transient func(error) bool) error {
+	readTimeout time.Duration, exec func(key string) error, transient func(error) bool) error {
 	for _, key := range retries {
 		if km, _, _ := strings.Cut(key, "."); km != m {
 			continue
@@ -324,9 +325,14 @@ func crashRun(ctx context.Context, eng *stage.Engine, m string, retries []string
 			return nil
 		}
 		next := func() (string, error) {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			rctx, cancel := context.WithTimeout(ctx, readTimeout)
 			defer cancel()
-			return crashNext(ctx, eng, m, n, rng)
+			t0 := time.Now()
+			key, err := crashNext(rctx, eng, m, n, rng)
+			if d := time.Since(t0); d > readTimeout+crashSlack {
+				return "", fmt.Errorf("reading meeting %s took %v, past its %v deadline (%v)", m, d, readTimeout, err)
+			}
+			return key, err
 		}
 		key, err := next()
 		for err != nil && ctx.Err() == nil && transient != nil && transient(err) {
@@ -345,6 +351,10 @@ func crashRun(ctx context.Context, eng *stage.Engine, m string, retries []string
 	}
 	return nil
 }
+
+// crashSlack is how far past its deadline a call may return before it
+// counts as a hang.
+const crashSlack = 2 * time.Second
 
 // crashDomain reports whether err is the rules' rejection.
 func crashDomain(err error) bool {
