@@ -90,7 +90,7 @@ func genCodecPayload(id, text *rapid.Generator[string], valid bool) *rapid.Gener
 		case TypeParticipantJoined:
 			return &ParticipantJoined{UserID: id.Draw(t, "user"), Permissions: perms()}
 		case TypeParticipantLeft:
-			return &ParticipantLeft{UserID: id.Draw(t, "user"), Status: text.Draw(t, "status")}
+			return &ParticipantLeft{UserID: id.Draw(t, "user"), Status: text.Draw(t, "status"), Reason: rapid.SampledFrom([]string{"", "Disconnected"}).Draw(t, "reason")}
 		case TypePermissionsChanged:
 			return &PermissionsChanged{UserID: id.Draw(t, "user"), Permissions: perms(), Status: text.Draw(t, "status")}
 		case TypeAccessRequested:

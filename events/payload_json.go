@@ -16,7 +16,7 @@ var (
 	permissionsNames        = []string{"stageAccess", "acceptStageRequests"}
 	skipNames               = []string{"user", "reason"}
 	participantJoinedNames  = []string{"user", "permissions"}
-	participantLeftNames    = []string{"user", "status"}
+	participantLeftNames    = []string{"user", "status", "reason"}
 	permissionsChangedNames = []string{"user", "permissions", "status"}
 	accessRequestedNames    = []string{"autoAccepted"}
 	accessGrantedNames      = []string{"users", "skipped"}
@@ -126,6 +126,10 @@ func (p *ParticipantLeft) appendJSON(b []byte) []byte {
 	b = appendJSONString(b, p.UserID)
 	b = append(b, `,"status":`...)
 	b = appendJSONString(b, p.Status)
+	if p.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, p.Reason)
+	}
 	return append(b, '}')
 }
 
@@ -136,6 +140,8 @@ func (p *ParticipantLeft) decodeJSON(d *decoder) error {
 			p.UserID, err = d.stringValue("user")
 		case 1:
 			p.Status, err = d.wordValue("status")
+		case 2:
+			p.Reason, err = d.wordValue("reason")
 		}
 		return err
 	})
