@@ -22,7 +22,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
@@ -39,18 +38,6 @@ import (
 	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/replay"
 )
-
-var damagePending = flag.Bool("pending", false, "run the tests that wait on work in progress (TestDamage_*, TestPending_*): each fails until its feature or fix lands")
-
-// damageWaitsOn skips the rest of a test that holds the code to an outcome
-// a feature in progress brings, unless -pending is given: then it runs,
-// and fails until the feature lands.
-func damageWaitsOn(t *testing.T, feature string) {
-	t.Helper()
-	if !*damagePending {
-		t.Skipf("needs %s (run with -pending to see where it stands)", feature)
-	}
-}
 
 // damageStreamDir is where a server on data directory dir keeps stream's
 // files.
