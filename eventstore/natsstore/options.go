@@ -190,11 +190,13 @@ func WithLogger(l *slog.Logger) Option {
 // WithMarkInterval sets how often, at most, the store writes its
 // high-water marks (see [MarksBucket]) after appends: in the background,
 // the marks of the meetings appended to and then the stream's, at most
-// once per d (default [DefaultMarkInterval], 100ms), and on Close. Events
-// acknowledged within the last d before a crash that also loses them are
-// not noticed as lost. 0 is the strict mode: every Append writes its
-// marks before it returns, two more writes per append. d is 0 or 1ms to
-// one minute.
+// once per d (default [DefaultMarkInterval], one second), and on Close.
+// Events acknowledged within the last d before a crash that also loses
+// them are not noticed as lost. Each flush writes one mark per meeting
+// appended to since the last: over 1,000 busy meetings, 100ms costs
+// 10-17% of the commands per second on two cores, one second nothing
+// measurable. 0 is the strict mode: every Append writes its marks before
+// it returns, two more writes per append. d is 0 or 1ms to one minute.
 func WithMarkInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 || (d > 0 && d < time.Millisecond) || d > time.Minute {
