@@ -147,12 +147,12 @@ func (e *Engine) maybeSnapshot(m *meeting) {
 // later.
 func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 	defer e.snapshots.Done()
-	defer m.snapping.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
 	defer cancel()
 	select {
 	case m.lock <- struct{}{}:
 	case <-ctx.Done():
+		m.snapping.Store(false)
 		return
 	}
 	s := m.state
@@ -166,11 +166,24 @@ func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 		snap.Data = e.sealSnapshot(m.id, &snap, data)
 		err = ss.SaveSnapshot(ctx, m.id, snap)
 	}
+	m.snapping.Store(false)
 	if err != nil {
 		e.cfg.logger.WarnContext(ctx, "stage: snapshot not saved", "meeting", m.id, "version", snap.Version, "err", err)
 		return
 	}
 	e.cfg.logger.DebugContext(ctx, "stage: snapshot saved", "meeting", m.id, "version", snap.Version, "bytes", len(data))
+	// Commands that ran while the write was in flight may have taken the
+	// state snapshotEvery events past it (their releases skipped the
+	// check): check once more, unless a command holds the meeting (its
+	// release checks).
+	select {
+	case m.lock <- struct{}{}:
+		if m.state != nil {
+			e.maybeSnapshot(m)
+		}
+		<-m.lock
+	default:
+	}
 }
 
 // A signed snapshot's data is sealMagic, the signing key's id, the Ed25519
