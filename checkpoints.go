@@ -20,7 +20,6 @@ type checkpointer struct {
 	heads map[string]checkpoint.Checkpoint // appended to since the last write
 	stop  chan struct{}
 	done  chan struct{}
-	last  error // the last write's error (mu)
 }
 
 func newCheckpointer(e *Engine) *checkpointer {
@@ -104,8 +103,5 @@ func (c *checkpointer) flush() error {
 	} else {
 		cfg.logger.Debug("stage: checkpoints written", "meetings", len(cps))
 	}
-	c.mu.Lock()
-	c.last = err
-	c.mu.Unlock()
 	return err
 }
