@@ -28,6 +28,11 @@ func BenchmarkOurs(b *testing.B) {
 			b.Run(fmt.Sprintf("guarded/callers=%d/%v", callers, sync), EngineJetStream(callers, 1000, sync))
 		}
 	}
+	for _, sync := range []Sync{LazySync, SyncAlways} {
+		for _, callers := range []int{64, 256} {
+			b.Run(fmt.Sprintf("onemeeting/callers=%d/%v", callers, sync), OneMeeting(callers, sync))
+		}
+	}
 	b.Run("replay", OursReplay)
 	n, meetings := replaySize()
 	for _, st := range []struct {
@@ -55,6 +60,9 @@ func BenchmarkRaw(b *testing.B) {
 		b.Run(fmt.Sprintf("guarded/callers=1/%v", sync), RawGuardedPublish(1, 1, sync))
 		for _, callers := range []int{64, 256} {
 			b.Run(fmt.Sprintf("guarded/callers=%d/%v", callers, sync), RawGuardedPublish(callers, 1000, sync))
+		}
+		for _, callers := range []int{64, 256} {
+			b.Run(fmt.Sprintf("onesubject/callers=%d/%v", callers, sync), RawOneSubject(callers, sync))
 		}
 		b.Run(fmt.Sprintf("async/%v", sync), RawAsyncPublish(1000, sync))
 		b.Run(fmt.Sprintf("batch100/%v", sync), RawAtomicBatch(100, sync))
