@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/productdb/stage/events"
@@ -332,13 +333,18 @@ const maxTries = 8
 // revision, so that marks never go down (stores on one stream may write
 // one key concurrently).
 func raise[T any](ctx context.Context, w *watermarks, key string, next T, higher func(cur, next T) T) error {
-	for range maxTries {
+	for try := 0; try < maxTries; try++ {
 		w.mu.Lock()
 		c, known := w.revs[key]
 		w.mu.Unlock()
 		if !known {
 			e, err := w.kv.Get(ctx, key)
 			switch {
+			case noLeaderYet(err) && try < maxTries-1:
+				if werr := sleepCtx(ctx, time.Duration(try+1)*25*time.Millisecond); werr != nil {
+					return fmt.Errorf("natsstore: mark %s: %w", key, err)
+				}
+				continue
 			case errors.Is(err, jetstream.ErrKeyNotFound):
 			case err != nil:
 				return fmt.Errorf("natsstore: mark %s: %w", key, err)
@@ -371,6 +377,13 @@ func raise[T any](ctx context.Context, w *watermarks, key string, next T, higher
 			w.mu.Lock()
 			delete(w.revs, key) // another store wrote it: read it again
 			w.mu.Unlock()
+			continue
+		}
+		if noLeaderYet(err) && try < maxTries-1 {
+			// A bucket just created on a cluster elects its leader: wait.
+			if werr := sleepCtx(ctx, time.Duration(try+1)*25*time.Millisecond); werr != nil {
+				return fmt.Errorf("natsstore: mark %s: %w", key, err)
+			}
 			continue
 		}
 		if err != nil {
@@ -428,4 +441,22 @@ func (w *watermarks) put(ctx context.Context, key string, v any) error {
 	}
 	w.setRev(key, stored{rev: rev, val: data})
 	return nil
+}
+
+// noLeaderYet reports an error of a request that no server answered: a
+// stream (a bucket) on a cluster with no leader yet.
+func noLeaderYet(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// sleepCtx waits d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
