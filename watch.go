@@ -23,7 +23,14 @@ import (
 // The sequence ends when the caller stops ranging or ctx is done (it then
 // yields ctx's error once), or after yielding a store error or an error
 // wrapping eventstore.ErrCorrupt for an event that breaks the hash chain.
-// Following a meeting with no events yet reads the store's whole log once.
+//
+// Watch reads only the watched meeting's events when the store implements
+// [eventstore.MeetingSubscriber] (the in-memory store and the JetStream
+// store do; on JetStream each watcher is an ordered consumer filtered on
+// the meeting's subject): a watcher then costs the same however many other
+// meetings the store holds or writes. With another store it follows the
+// whole log ([eventstore.Store.Subscribe]) and skips the other meetings'
+// events, and a meeting with no events yet costs a read of the whole log.
 func (e *Engine) Watch(ctx context.Context, meetingID string, fromVersion uint64) iter.Seq2[projections.Notification, error] {
 	return func(yield func(projections.Notification, error) bool) {
 		if err := validMeeting("Watch", meetingID); err != nil {
@@ -61,6 +68,18 @@ func (e *Engine) Watch(ctx context.Context, meetingID string, fromVersion uint64
 		live = true
 		if fromVersion == 0 {
 			fromVersion = s.Version() + 1
+		}
+		if ms, ok := e.store.(eventstore.MeetingSubscriber); ok {
+			for ev, err := range ms.SubscribeMeeting(ctx, meetingID, s.Version()+1) {
+				if err != nil {
+					yield(projections.Notification{}, err)
+					return
+				}
+				if !apply(&ev) {
+					return
+				}
+			}
+			return
 		}
 		for ev, err := range e.store.Subscribe(ctx, last+1) {
 			if err != nil {

@@ -18,11 +18,12 @@ import (
 // usable; call [NewMemory].
 type Memory struct {
 	mu       sync.RWMutex
-	log      [][]events.Envelope // global order in chunks of chunkSize; event Seq s is log[(s-1)/chunkSize][(s-1)%chunkSize]
-	n        uint64              // events stored
-	meetings map[string][]uint64 // meeting -> Seq of each version (index = version-1)
-	changed  chan struct{}       // closed by the next append, if a subscriber made one
-	snaps    map[string]Snapshot // meeting -> latest snapshot
+	log      [][]events.Envelope      // global order in chunks of chunkSize; event Seq s is log[(s-1)/chunkSize][(s-1)%chunkSize]
+	n        uint64                   // events stored
+	meetings map[string][]uint64      // meeting -> Seq of each version (index = version-1)
+	changed  chan struct{}            // closed by the next append, if a subscriber made one
+	mchanged map[string]chan struct{} // meeting -> closed by its next append, if a meeting subscriber made one
+	snaps    map[string]Snapshot      // meeting -> latest snapshot
 
 	// The command index: each meeting's records, and every record in the
 	// order recorded, to drop those older than the retention.
@@ -42,6 +43,8 @@ var (
 	_ Store        = (*Memory)(nil)
 	_ Snapshotter  = (*Memory)(nil)
 	_ CommandIndex = (*Memory)(nil)
+
+	_ MeetingSubscriber = (*Memory)(nil)
 )
 
 // MemoryOption configures [NewMemory].
@@ -72,7 +75,7 @@ func (m *Memory) at(seq uint64) events.Envelope {
 // ([CommandIndex]) keeps keys for [DefaultKeyRetention] unless an option
 // says otherwise.
 func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{meetings: map[string][]uint64{}, snaps: map[string]Snapshot{},
+	m := &Memory{meetings: map[string][]uint64{}, snaps: map[string]Snapshot{}, mchanged: map[string]chan struct{}{},
 		retention: DefaultKeyRetention, keys: map[string]map[events.CommandKey]CommandRecord{}}
 	for _, o := range opts {
 		o(m)
@@ -108,6 +111,10 @@ func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion u
 	if m.changed != nil {
 		close(m.changed)
 		m.changed = nil
+	}
+	if ch, ok := m.mchanged[meetingID]; ok {
+		close(ch)
+		delete(m.mchanged, meetingID)
 	}
 	return m.n, nil
 }
@@ -185,6 +192,54 @@ func (m *Memory) Subscribe(ctx context.Context, from uint64) iter.Seq2[events.En
 			case <-ctx.Done():
 				yield(events.Envelope{}, ctx.Err())
 				return
+			}
+		}
+	}
+}
+
+// SubscribeMeeting implements [MeetingSubscriber.SubscribeMeeting] from the
+// meeting's own index: it reads none of the other meetings' events, and an
+// append wakes only the subscribers of its meeting.
+func (m *Memory) SubscribeMeeting(ctx context.Context, meetingID string, fromVersion uint64) iter.Seq2[events.Envelope, error] {
+	return func(yield func(events.Envelope, error) bool) {
+		if err := events.ValidateID(meetingID); err != nil {
+			yield(events.Envelope{}, fmt.Errorf("eventstore: subscribe meeting: %w", err))
+			return
+		}
+		next := max(fromVersion, 1)
+		for {
+			m.mu.Lock()
+			seqs := m.meetings[meetingID]
+			end := uint64(len(seqs))
+			var changed chan struct{}
+			if next > end {
+				changed = m.mchanged[meetingID]
+				if changed == nil {
+					changed = make(chan struct{})
+					m.mchanged[meetingID] = changed
+				}
+			}
+			m.mu.Unlock()
+			if changed != nil {
+				select {
+				case <-changed:
+					continue
+				case <-ctx.Done():
+					yield(events.Envelope{}, ctx.Err())
+					return
+				}
+			}
+			for ; next <= end; next++ {
+				if err := ctx.Err(); err != nil {
+					yield(events.Envelope{}, err)
+					return
+				}
+				m.mu.RLock()
+				e := m.at(seqs[next-1])
+				m.mu.RUnlock()
+				if !yield(e, nil) {
+					return
+				}
 			}
 		}
 	}

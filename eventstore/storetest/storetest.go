@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"UnknownMeeting", testUnknownMeeting},
 		{"ReadAll", testReadAll},
 		{"Subscribe", testSubscribe},
+		{"SubscribeMeeting", testSubscribeMeeting},
 		{"InvalidEvents", testInvalidEvents},
 		{"MeetingsIsolated", testMeetingsIsolated},
 		{"StopEarly", testStopEarly},
