@@ -47,6 +47,9 @@ type Engine struct {
 
 	// checkpoints writes signed checkpoints (nil without WithCheckpoints).
 	checkpoints *checkpointer
+
+	// cost is what an append costs, to group commands only when it pays (group.go).
+	cost appendCost
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -66,6 +69,8 @@ type meeting struct {
 	// guarded by lock), and whether a snapshot write is in flight.
 	snapVersion uint64
 	snapping    atomic.Bool
+
+	q queue // commands waiting to join the head's append (group.go)
 
 	users int           // callers holding or waiting for the meeting; e.mu guards it
 	elem  *list.Element // place in e.lru; e.mu guards it
@@ -201,15 +206,32 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		cmd.ID = firstID.String()
 	}
 	key := events.KeyOf(cmd.Actor, cmd.ID)
-	m, err := e.acquire(ctx, meetingID)
-	if err != nil {
-		return Result{}, err
+	_, tick := cmd.Action.(aggregate.Tick)
+	var m *meeting
+	for {
+		// A command without a caller's key may join the append of the
+		// command holding the meeting (group.go).
+		var req *groupReq
+		if !keyed && !tick {
+			req = &groupReq{cmd: cmd, name: name, firstID: firstID, done: make(chan groupResult, 1)}
+		}
+		var gr *groupResult
+		var err error
+		m, gr, err = e.acquireOr(ctx, meetingID, req)
+		if err != nil {
+			return Result{}, err
+		}
+		if gr == nil {
+			break
+		}
+		if !gr.retry {
+			return gr.res, gr.err
+		}
 	}
 	defer e.release(m)
 	if m.lost != nil {
 		return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: %w", name, meetingID, m.lost)
 	}
-	_, tick := cmd.Action.(aggregate.Tick)
 	// fresh says the state was caught up with the store during this call:
 	// a rejection must be decided on state at least that new.
 	fresh := false
@@ -286,33 +308,60 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 				return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: recording its idempotency key: %w", name, meetingID, err)
 			}
 		}
-		pos, err := e.store.Append(ctx, meetingID, m.state.Version(), d.Events)
+		// Queued commands the rules accept on the state this command
+		// leaves go out in the same append (group.go).
+		base := m.state.Version()
+		all, members, applied := e.gather(m, d.Events)
+		began := time.Now()
+		pos, err := e.store.Append(ctx, meetingID, base, all)
 		if err == nil {
+			if len(all) == 1 {
+				e.cost.observe(time.Since(began))
+			}
+			finish(meetingID, members, pos, nil, false)
+			last := pos - uint64(len(all)-len(d.Events)) // the position of this command's last event
 			for i := range d.Events {
-				d.Events[i].Seq = pos - uint64(len(d.Events)-1-i)
-				aggregate.Evolve(m.state, &d.Events[i])
+				d.Events[i].Seq = last - uint64(len(d.Events)-1-i)
+				if !applied {
+					aggregate.Evolve(m.state, &d.Events[i])
+				}
 			}
 			m.seq = pos
 			if e.checkpoints != nil {
 				e.checkpoints.note(meetingID, m.state.Version(), m.state.LastHash())
 			}
-			return Result{Version: m.state.Version(), Events: d.Events, Rejected: d.Rejected, Position: pos}, d.Err
+			return Result{Version: d.Events[len(d.Events)-1].Version, Events: d.Events, Rejected: d.Rejected, Position: last}, d.Err
 		}
-		if !errors.Is(err, eventstore.ErrConflict) {
+		conflict := errors.Is(err, eventstore.ErrConflict)
+		finish(meetingID, members, 0, err, conflict)
+		if applied {
+			// The state ran ahead of the store: it is read again below
+			// (a conflict), or by the meeting's next command.
+			m.state = nil
+		}
+		if !conflict {
 			// The append may or may not have happened (a lost ack, say): the
 			// next command on this meeting catches up first.
 			m.stale = true
-			e.cfg.logger.WarnContext(ctx, "stage: append failed", "meeting", meetingID, "command", name, "id", cmd.ID, "err", err)
-			return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, err)
+			e.cfg.logger.WarnContext(ctx, "stage: append failed", "meeting", meetingID, "command", name, "id", cmd.ID, "events", len(all), "err", err)
+			return Result{Version: base}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, err)
 		}
 		e.cfg.logger.DebugContext(ctx, "stage: conflict, catching up", "meeting", meetingID, "command", name, "attempt", attempt)
 		if attempt >= e.cfg.maxAttempts {
+			if m.state == nil {
+				return Result{Version: base}, fmt.Errorf("stage: %s on meeting %s: gave up after %d attempts: %w", name, meetingID, attempt, err)
+			}
 			return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: gave up after %d attempts: %w", name, meetingID, attempt, err)
 		}
 		if err := e.backoff(ctx, attempt); err != nil {
-			return Result{Version: m.state.Version()}, err
+			return Result{Version: base}, err
 		}
-		if err := e.catchUp(ctx, m); err != nil {
+		if m.state == nil {
+			if err := e.load(ctx, m); err != nil {
+				m.state = nil
+				return Result{Version: base}, err
+			}
+		} else if err := e.catchUp(ctx, m); err != nil {
 			return Result{Version: m.state.Version()}, err
 		}
 		fresh = true
@@ -450,10 +499,18 @@ func (e *Engine) original(cmd aggregate.Command, run []events.Envelope) (Result,
 
 // acquire returns the meeting, locked and loaded.
 func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error) {
+	m, _, err := e.acquireOr(ctx, meetingID, nil)
+	return m, err
+}
+
+// acquireOr returns the meeting, locked and loaded; or, for a command
+// that may join another's append (req not nil), the result a head gave
+// it while it waited in the meeting's queue.
+func (e *Engine) acquireOr(ctx context.Context, meetingID string, req *groupReq) (*meeting, *groupResult, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	m, ok := e.meetings[meetingID]
 	if ok {
@@ -466,20 +523,43 @@ func (e *Engine) acquire(ctx context.Context, meetingID string) (*meeting, error
 	}
 	m.users++
 	e.mu.Unlock()
+	var done chan groupResult // nil (never ready) without req
+	if req != nil {
+		done = req.done
+		m.q.add(req)
+	}
 	select {
 	case m.lock <- struct{}{}:
-	case <-ctx.Done():
+		if req != nil && !m.q.remove(req) {
+			// A head took it into its append, and told it the outcome
+			// before releasing the lock.
+			<-m.lock
+			e.unuse(m)
+			r := <-done
+			return nil, &r, nil
+		}
+	case r := <-done:
 		e.unuse(m)
-		return nil, ctx.Err()
+		return nil, &r, nil
+	case <-ctx.Done():
+		if req != nil && !m.q.remove(req) {
+			// Taken into an append in flight: its outcome is the
+			// command's, whatever the caller's context.
+			r := <-done
+			e.unuse(m)
+			return nil, &r, nil
+		}
+		e.unuse(m)
+		return nil, nil, ctx.Err()
 	}
 	if m.state == nil {
 		if err := e.load(ctx, m); err != nil {
 			m.state = nil
 			e.release(m)
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return m, nil
+	return m, nil, nil
 }
 
 // release reschedules the meeting's tick for its state, then unlocks it.
