@@ -283,3 +283,16 @@ func TestEngine_SnapshotUnreadableFolds(t *testing.T) {
 		t.Fatalf("cold load: version %d after %d events read; want the fold of all %d", got.Version(), c.loaded.Load(), big)
 	}
 }
+
+// TestWithSnapshotIdle_Validates: a negative period is refused; zero turns
+// idle snapshots off.
+func TestWithSnapshotIdle_Validates(t *testing.T) {
+	if _, err := stage.New(eventstore.NewMemory(), stage.WithSnapshotIdle(-time.Second)); err == nil {
+		t.Fatal("WithSnapshotIdle(-1s) accepted")
+	}
+	eng, err := stage.New(eventstore.NewMemory(), stage.WithSnapshotIdle(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Close()
+}
