@@ -69,6 +69,11 @@ type meeting struct {
 	// guarded by lock), and whether a snapshot write is in flight.
 	snapVersion uint64
 	snapping    atomic.Bool
+	// How many events the state is past its latest snapshot, and when a
+	// caller last released the meeting (Unix nanoseconds): set on release,
+	// read without the lock by eviction, Close and the idle sweep.
+	past   atomic.Uint64
+	usedAt atomic.Int64
 
 	q queue // commands waiting to join the head's append (group.go)
 
@@ -123,12 +128,16 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 	if cfg.checkpointEvery > 0 {
 		e.checkpoints = newCheckpointer(e)
 	}
+	e.startIdleSweep()
 	return e, nil
 }
 
 // Close stops the engine: later calls return [ErrClosed], scheduled ticks
 // are cancelled, and Close waits for a tick and the snapshot writes in
-// flight to end. With [WithCheckpoints], it then writes the last
+// flight to end. It then snapshots every cached meeting far enough past
+// its latest snapshot (see [WithSnapshotEvery]; bounded by
+// [CloseSnapshotTimeout] in all), so that the next Engine loads them from
+// their head. With [WithCheckpoints], it then writes the last
 // checkpoints and returns that write's error. It does not close the store.
 // Close is idempotent.
 func (e *Engine) Close() error {
@@ -150,6 +159,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.ticking.Wait()
 	e.snapshots.Wait()
+	e.snapshotAll()
 	if e.checkpoints != nil {
 		return e.checkpoints.close()
 	}
@@ -567,6 +577,10 @@ func (e *Engine) release(m *meeting) {
 	if m.state != nil {
 		e.schedule(m)
 		e.maybeSnapshot(m)
+		if m.lost == nil {
+			m.past.Store(m.state.Version() - min(m.snapVersion, m.state.Version()))
+		}
+		m.usedAt.Store(time.Now().UnixNano())
 	}
 	<-m.lock
 	e.unuse(m)
@@ -582,7 +596,9 @@ func (e *Engine) unuse(m *meeting) {
 // evict drops least recently used meetings that nobody holds until the cache
 // is within its bound, sparing those with a tick scheduled while it can. A
 // dropped meeting's tick is cancelled; it is reloaded from the store on its
-// next use, and its lapses are recorded then. e.mu must be held.
+// next use, and its lapses are recorded then. A dropped meeting far enough
+// past its latest snapshot gets one, written in the background (see
+// [WithSnapshotEvery]). e.mu must be held.
 func (e *Engine) evict() {
 	for pass := 0; pass < 2 && len(e.meetings) > e.cfg.cacheSize; pass++ {
 		for el := e.lru.Back(); el != nil && len(e.meetings) > e.cfg.cacheSize; {
@@ -594,6 +610,7 @@ func (e *Engine) evict() {
 			m.tmu.Lock()
 			armed := !m.timerAt.IsZero()
 			if pass == 1 || !armed {
+				e.snapshotLeaving(m)
 				m.stopped = true
 				if m.timer != nil {
 					m.timer.Stop()

@@ -25,6 +25,7 @@ type config struct {
 	cacheSize   int
 
 	snapshotEvery uint64
+	snapshotIdle  time.Duration
 
 	signingKey      ed25519.PrivateKey
 	checkpointEvery time.Duration
@@ -42,6 +43,7 @@ func defaultConfig() config {
 		cacheSize:   DefaultCacheSize,
 
 		snapshotEvery: DefaultSnapshotEvery,
+		snapshotIdle:  DefaultSnapshotIdle,
 	}
 }
 
@@ -126,7 +128,17 @@ const DefaultSnapshotEvery = 1000
 // its store keeps snapshots (implements eventstore.Snapshotter): once a
 // meeting's state is n or more events past its latest snapshot, the
 // engine writes a new one in the background, never on a command's path
-// (default [DefaultSnapshotEvery]). A meeting that is not cached is
+// (default [DefaultSnapshotEvery]). It also writes one, in the background,
+// for a meeting at least [SnapshotPastMin] events (or n, if smaller) past
+// its latest snapshot when the meeting leaves the cache (see
+// [WithCacheSize]), when [Engine.Close] runs, and when nobody has used the
+// meeting for the idle period (see [WithSnapshotIdle]): so that the next
+// load, by this Engine or another after a restart or a crash, starts at
+// the meeting's head, not up to n events before it. Shorter meetings
+// fold about as fast as a snapshot reads and get none until they grow.
+// The store decides how a snapshot is kept (the JetStream store compresses
+// it, and keeps one too large for a message in an object store bucket). A
+// meeting that is not cached is
 // loaded from its snapshot and the events after it, if the log's event at
 // the snapshot's version has the hash the snapshot names; otherwise the
 // snapshot is discarded and the meeting folded from its first event.
@@ -137,6 +149,26 @@ func WithSnapshotEvery(n int) Option {
 			return fmt.Errorf("stage: WithSnapshotEvery: %d < 0", n)
 		}
 		c.snapshotEvery = uint64(n)
+		return nil
+	}
+}
+
+// DefaultSnapshotIdle is the idle period of [WithSnapshotIdle].
+const DefaultSnapshotIdle = 30 * time.Second
+
+// WithSnapshotIdle sets how long a cached meeting goes unused (no command,
+// no read) before the engine snapshots it, if it is far enough past its
+// latest snapshot (see [WithSnapshotEvery]; default
+// [DefaultSnapshotIdle]). The engine checks every half period, walking its
+// cache from the least recently used meeting and stopping at the first one
+// used within the period. Zero turns idle snapshots off; snapshots on
+// eviction and on Close remain.
+func WithSnapshotIdle(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("stage: WithSnapshotIdle: %v < 0", d)
+		}
+		c.snapshotIdle = d
 		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/productdb/stage/checkpoint"
@@ -123,7 +124,7 @@ func (e *Engine) loadSnapshot(ctx context.Context, ss eventstore.Snapshotter, m 
 // no write is in flight. The caller holds the meeting's lock.
 func (e *Engine) maybeSnapshot(m *meeting) {
 	n := e.cfg.snapshotEvery
-	if n == 0 || m.state.Version() < m.snapVersion+n || m.snapping.Load() {
+	if n == 0 || m.lost != nil || m.state.Version() < m.snapVersion+n || m.snapping.Load() {
 		return
 	}
 	ss, ok := e.snapshotter()
@@ -137,41 +138,23 @@ func (e *Engine) maybeSnapshot(m *meeting) {
 	}
 	e.snapshots.Add(1)
 	e.mu.Unlock()
-	m.snapping.Store(true)
+	if !m.snapping.CompareAndSwap(false, true) {
+		e.snapshots.Done()
+		return
+	}
 	go e.snapshot(ss, m)
 }
 
-// snapshot encodes the meeting's state (taking the meeting's lock for
-// that, once the command that started it has released it) and stores it.
-// A failed write is logged: the next one is tried snapshotEvery events
-// later.
+// snapshot writes the meeting's snapshot in the background (see
+// writeSnapshot). A failed write is logged: the next one is tried
+// snapshotEvery events later.
 func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 	defer e.snapshots.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
 	defer cancel()
-	select {
-	case m.lock <- struct{}{}:
-	case <-ctx.Done():
-		m.snapping.Store(false)
+	if !e.writeSnapshot(ctx, ss, m, 0) {
 		return
 	}
-	s := m.state
-	snap := eventstore.Snapshot{Version: s.Version(), Hash: s.LastHash(), Seq: m.seq}
-	data, err := s.MarshalBinary()
-	if err == nil {
-		m.snapVersion = snap.Version
-	}
-	<-m.lock
-	if err == nil {
-		snap.Data = e.sealSnapshot(m.id, &snap, data)
-		err = ss.SaveSnapshot(ctx, m.id, snap)
-	}
-	m.snapping.Store(false)
-	if err != nil {
-		e.cfg.logger.WarnContext(ctx, "stage: snapshot not saved", "meeting", m.id, "version", snap.Version, "err", err)
-		return
-	}
-	e.cfg.logger.DebugContext(ctx, "stage: snapshot saved", "meeting", m.id, "version", snap.Version, "bytes", len(data))
 	// Commands that ran while the write was in flight may have taken the
 	// state snapshotEvery events past it (their releases skipped the
 	// check): check once more, unless a command holds the meeting (its
@@ -183,6 +166,164 @@ func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 		}
 		<-m.lock
 	default:
+	}
+}
+
+// writeSnapshot encodes the meeting's state (taking the meeting's lock for
+// that, once the command that started it has released it) and stores it,
+// if the state is at least minPast events past the latest snapshot. The
+// caller has set m.snapping; writeSnapshot clears it. It reports whether a
+// snapshot was stored.
+func (e *Engine) writeSnapshot(ctx context.Context, ss eventstore.Snapshotter, m *meeting, minPast uint64) bool {
+	defer m.snapping.Store(false)
+	select {
+	case m.lock <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	s := m.state
+	// A meeting that lost history keeps the snapshot that is the evidence.
+	if s == nil || m.lost != nil || s.Version() == 0 || s.Version() < m.snapVersion+minPast || s.Version() == m.snapVersion {
+		<-m.lock
+		return false
+	}
+	snap := eventstore.Snapshot{Version: s.Version(), Hash: s.LastHash(), Seq: m.seq}
+	data, err := s.MarshalBinary()
+	if err == nil {
+		m.snapVersion = snap.Version
+		m.past.Store(0)
+	}
+	<-m.lock
+	if err == nil {
+		snap.Data = e.sealSnapshot(m.id, &snap, data)
+		err = ss.SaveSnapshot(ctx, m.id, snap)
+	}
+	if err != nil {
+		e.cfg.logger.WarnContext(ctx, "stage: snapshot not saved", "meeting", m.id, "version", snap.Version, "err", err)
+		return false
+	}
+	e.cfg.logger.DebugContext(ctx, "stage: snapshot saved", "meeting", m.id, "version", snap.Version, "bytes", len(data))
+	return true
+}
+
+// SnapshotPastMin is how many events past its latest snapshot a meeting
+// must be for the engine to snapshot it when it leaves the cache, on Close
+// and when it goes idle (or snapshotEvery, if that is smaller): a meeting
+// of a few dozen events folds in about as long as its snapshot takes to
+// read, and writing one for every short meeting that leaves the cache
+// would add a write per meeting for nothing.
+const SnapshotPastMin = 100
+
+// CloseSnapshotTimeout bounds the snapshot writes of Close, in all.
+const CloseSnapshotTimeout = 10 * time.Second
+
+// closeSnapshotWriters is how many snapshots Close writes at once.
+const closeSnapshotWriters = 4
+
+// pastMin is the number of events past its latest snapshot that makes a
+// meeting worth snapshotting when it leaves the cache, goes idle or the
+// engine closes.
+func (e *Engine) pastMin() uint64 { return max(min(e.cfg.snapshotEvery, SnapshotPastMin), 1) }
+
+// snapshotLeaving starts writing the snapshot of a meeting that leaves the
+// cache, if it is far enough past its latest one. e.mu must be held; the
+// meeting has no users.
+func (e *Engine) snapshotLeaving(m *meeting) {
+	if e.closed || m.past.Load() < e.pastMin() {
+		return
+	}
+	ss, ok := e.snapshotter()
+	if !ok || !m.snapping.CompareAndSwap(false, true) {
+		return
+	}
+	e.snapshots.Add(1)
+	go func() {
+		defer e.snapshots.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+		defer cancel()
+		e.writeSnapshot(ctx, ss, m, e.pastMin())
+	}()
+}
+
+// snapshotAll writes, on Close, the snapshot of every cached meeting far
+// enough past its latest one, a few at a time, within
+// CloseSnapshotTimeout.
+func (e *Engine) snapshotAll() {
+	ss, ok := e.snapshotter()
+	if !ok {
+		return
+	}
+	min := e.pastMin()
+	e.mu.Lock()
+	var due []*meeting
+	for _, m := range e.meetings {
+		if m.past.Load() >= min {
+			due = append(due, m)
+		}
+	}
+	e.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CloseSnapshotTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, closeSnapshotWriters)
+	for _, m := range due {
+		if !m.snapping.CompareAndSwap(false, true) {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			e.writeSnapshot(ctx, ss, m, min)
+		}()
+	}
+	wg.Wait()
+}
+
+// startIdleSweep starts the idle sweep, when the engine writes snapshots
+// and WithSnapshotIdle is not zero: every half idle period it snapshots
+// the cached meetings that nobody has used for the idle period and that
+// are far enough past their latest snapshot. It walks the cache from its
+// least recently used end and stops at the first meeting used within the
+// period, so a sweep costs the idle meetings it finds, not the cache. Close
+// stops it.
+func (e *Engine) startIdleSweep() {
+	idle := e.cfg.snapshotIdle
+	if _, ok := e.snapshotter(); !ok || idle <= 0 {
+		return
+	}
+	e.ticking.Add(1)
+	go func() {
+		defer e.ticking.Done()
+		t := time.NewTicker(max(idle/2, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-e.tickCtx.Done():
+				return
+			case <-t.C:
+				e.sweepIdle(idle)
+			}
+		}
+	}()
+}
+
+// sweepIdle starts the snapshots of the meetings idle for at least idle.
+func (e *Engine) sweepIdle(idle time.Duration) {
+	before := time.Now().Add(-idle).UnixNano()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for el := e.lru.Back(); el != nil; el = el.Prev() {
+		m := el.Value.(*meeting)
+		if m.usedAt.Load() > before {
+			return
+		}
+		if m.users == 0 {
+			e.snapshotLeaving(m)
+		}
 	}
 }
 

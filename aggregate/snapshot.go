@@ -133,11 +133,21 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 		d.fail("settings: %v", err)
 	}
 
+	// The members are restored into one slice and their ids into one
+	// string, and the map is sized once: a few allocations for a meeting of
+	// any size, not several per member (a 100,000-member meeting restores in
+	// a fraction of the time).
 	n := d.count()
-	prev := ""
+	ms := make([]Member, n)
+	offs := make([]int, 0, n+1)
+	var idBytes []byte
+	var prevID []byte
 	for i := 0; i < n && d.err == nil; i++ {
-		m := &Member{UserID: d.string()}
-		m.Permissions.StageAccess = access(d.string())
+		m := &ms[i]
+		id := d.rawString()
+		offs = append(offs, len(idBytes))
+		idBytes = append(idBytes, id...)
+		m.Permissions.StageAccess = access(d.rawString())
 		m.Permissions.AcceptStageRequests = d.bool()
 		m.Status = Status(d.byte())
 		m.Since, m.RequestedAt = d.time(), d.time()
@@ -146,21 +156,30 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 		if d.err != nil {
 			break
 		}
-		if i > 0 && m.UserID <= prev {
-			d.fail("members out of order: %q after %q", m.UserID, prev)
+		if i > 0 && string(id) <= string(prevID) {
+			d.fail("members out of order: %q after %q", id, prevID)
 		}
 		if m.Status < OffStage || m.Status > OnStage {
-			d.fail("member %q has status %d", m.UserID, m.Status)
+			d.fail("member %q has status %d", id, m.Status)
 		}
-		prev = m.UserID
-		s.members[m.UserID] = m
-		if m.Status == OnStage {
-			s.onStage++
+		prevID = id
+	}
+	if d.err == nil {
+		offs = append(offs, len(idBytes))
+		all := string(idBytes)
+		s.members = make(map[string]*Member, n)
+		for i := range ms {
+			m := &ms[i]
+			m.UserID = all[offs[i]:offs[i+1]]
+			s.members[m.UserID] = m
+			if m.Status == OnStage {
+				s.onStage++
+			}
+			if !m.DisconnectedAt.IsZero() {
+				s.disconnected++
+			}
+			s.index(m)
 		}
-		if !m.DisconnectedAt.IsZero() {
-			s.disconnected++
-		}
-		s.index(m)
 	}
 
 	n = d.count()
@@ -173,7 +192,7 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 	}
 
 	n = d.count()
-	prev = ""
+	prev := ""
 	for i := 0; i < n && d.err == nil; i++ {
 		id := d.string()
 		ban := Ban{UserID: d.string(), Since: d.time(), Until: d.time()}
@@ -242,11 +261,14 @@ func boolByte(b bool) byte {
 
 // access returns the constant for a known StageAccess, so that a restored
 // state shares its strings.
-func access(a string) events.StageAccess {
-	for _, c := range []events.StageAccess{events.Allowed, events.CanRequest, events.NotAllowed} {
-		if string(c) == a {
-			return c
-		}
+func access(a []byte) events.StageAccess {
+	switch string(a) {
+	case string(events.Allowed):
+		return events.Allowed
+	case string(events.CanRequest):
+		return events.CanRequest
+	case string(events.NotAllowed):
+		return events.NotAllowed
 	}
 	return events.StageAccess(a)
 }
@@ -333,13 +355,16 @@ func (d *decoder) bool() bool {
 	return false
 }
 
-func (d *decoder) string() string {
+func (d *decoder) string() string { return string(d.rawString()) }
+
+// rawString reads a string's bytes without copying them.
+func (d *decoder) rawString() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail("string of %d bytes, %d left", n, len(d.b))
-		return ""
+		return nil
 	}
-	return string(d.bytes(int(n)))
+	return d.bytes(int(n))
 }
 
 // count reads the length of a list, each of whose entries takes at least

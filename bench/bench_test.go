@@ -47,12 +47,12 @@ func BenchmarkOurs(b *testing.B) {
 	} {
 		b.Run("coldload/"+st.name, ColdLoadInStream(st.n, st.meetings, st.snapshots))
 	}
-	own := 100_000
+	participants, queue := 100_000, 10_000
 	if testing.Short() {
-		own = 5_000
+		participants, queue = 5_000, 500
 	}
-	b.Run("coldload/own=100000/snapshots=off", ColdLoad(own, false))
-	b.Run("coldload/own=100000/snapshots=on", ColdLoad(own, true))
+	b.Run("coldload/participants=100000/queue=10000/snapshots=off", ColdLoad(participants, queue, false))
+	b.Run("coldload/participants=100000/queue=10000/snapshots=on", ColdLoad(participants, queue, true))
 }
 
 func BenchmarkRaw(b *testing.B) {

@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,13 +86,55 @@ func publishEvents(b testing.TB, js jetstream.JetStream, store *natsstore.Store,
 	}
 }
 
+// LiveLog returns the log of a large live meeting, decided and sealed as
+// the engine would: a host and participants-1 viewers enter, then the first
+// queue viewers raise their hands (a request queue of queue).
+func LiveLog(meeting string, participants, queue int) []events.Envelope {
+	s := aggregate.NewState(meeting)
+	out := make([]events.Envelope, 0, participants+queue)
+	t := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	do := func(c aggregate.Command) {
+		c.ID = uuid.NewString()
+		t = t.Add(time.Millisecond)
+		d, err := aggregate.Decide(s, c, t)
+		if err != nil {
+			panic(fmt.Sprintf("bench: %s by %s: %v", c.Action.Name(), c.Actor, err))
+		}
+		for i := range d.Events {
+			e := &d.Events[i]
+			e.ID = uuid.Must(uuid.NewV7())
+			if err := e.Seal(s.LastHash()); err != nil {
+				panic(err)
+			}
+			aggregate.Evolve(s, e)
+			out = append(out, *e)
+		}
+	}
+	viewer := func(i int) string { return fmt.Sprintf("viewer-%06d", i) }
+	do(aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: "host",
+		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}}})
+	for i := 1; i < participants; i++ {
+		do(aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: viewer(i),
+			Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}}}})
+	}
+	for i := 1; i <= queue && i < participants; i++ {
+		do(aggregate.Command{Actor: viewer(i), Action: aggregate.RequestAccess{}})
+	}
+	return out
+}
+
 // ColdLoad: the first read (Status) of a fresh Engine on a fresh store, as
-// after a restart, of a meeting with n events of its own and 1,000
-// participants, on embedded JetStream (lazy sync). With snapshots, the
-// meeting's latest snapshot is 500 events behind its head (snapshots are
-// taken every 1,000 events, so that is the average lag); without, the whole
-// log is folded. Reports ms/load and the events read.
-func ColdLoad(n int, snapshots bool) func(*testing.B) {
+// after a restart, of a live meeting (LiveLog) of participants participants
+// and a request queue of queue, on embedded JetStream (lazy sync). With
+// snapshots, the meeting's latest snapshot is 500 events behind its head
+// (the average lag of snapshots every 1,000 events; one written on
+// eviction, Close or idle is at the head); without, the whole log is
+// folded. Reports ms/load; with snapshots also, from the same run, the
+// fold of the whole log (fold-ms/load), their ratio (x-fold), the bytes
+// the store keeps for the snapshot (snapshot-B, 0 when it could not store
+// one) and the heap the cached meeting holds per participant, loaded from
+// the snapshot (B/participant) and folded (fold-B/participant).
+func ColdLoad(participants, queue int, snapshots bool) func(*testing.B) {
 	return func(b *testing.B) {
 		e := startEnv(b, LazySync)
 		defer e.close()
@@ -103,33 +148,74 @@ func ColdLoad(n int, snapshots bool) func(*testing.B) {
 			b.Fatal(err)
 		}
 		defer fill.Close()
-		evs := MeetingLog(BigMeeting, n, 1000)
+		evs := LiveLog(BigMeeting, participants, queue)
+		n := len(evs)
 		lag := 0
 		if snapshots {
 			lag = min(500, n-1)
 		}
 		publishEvents(b, js, fill, evs[:n-lag])
-		if snapshots {
-			// A cold fold writes the snapshot (every 1,000 events).
-			eng, err := stage.New(fill, stage.WithAutoTick(false), stage.WithSnapshotEvery(1000))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := eng.Status(ctx, BigMeeting, "host"); err != nil {
-				b.Fatal(err)
-			}
-			eng.Close()
-			if snap, ok, err := fill.LoadSnapshot(ctx, BigMeeting); err != nil || !ok || snap.Version != uint64(n-lag) {
-				b.Fatalf("no snapshot at version %d: %v, %v", n-lag, ok, err)
-			}
-			publishEvents(b, js, fill, evs[n-lag:])
+		if !snapshots {
+			coldLoads(b, e.nc, BigMeeting, "host", 0)
+			return
 		}
-		every := 0
-		if snapshots {
-			every = 1000
+		// A cold fold writes the snapshot (every 1,000 events), if the store
+		// can keep it.
+		eng, err := stage.New(fill, stage.WithAutoTick(false), stage.WithSnapshotEvery(1000))
+		if err != nil {
+			b.Fatal(err)
 		}
-		coldLoads(b, e.nc, BigMeeting, "host", every)
+		if _, err := eng.Status(ctx, BigMeeting, "host"); err != nil {
+			b.Fatal(err)
+		}
+		eng.Close()
+		size := snapshotBytes(b, js, fill)
+		publishEvents(b, js, fill, evs[n-lag:])
+		const folds = 3
+		var fold []time.Duration
+		for range folds {
+			fold = append(fold, coldLoad(b, e.nc, BigMeeting, "host", 0, nil))
+		}
+		slices.Sort(fold)
+		load := coldLoads(b, e.nc, BigMeeting, "host", 1000)
+		foldMs := float64(fold[folds/2].Microseconds()) / 1000
+		b.ReportMetric(foldMs, "fold-ms/load")
+		b.ReportMetric(load/foldMs, "x-fold")
+		b.ReportMetric(float64(size), "snapshot-B")
+		var held uint64
+		coldLoad(b, e.nc, BigMeeting, "host", 1000, &held)
+		b.ReportMetric(float64(held)/float64(participants), "B/participant")
+		coldLoad(b, e.nc, BigMeeting, "host", 0, &held)
+		b.ReportMetric(float64(held)/float64(participants), "fold-B/participant")
 	}
+}
+
+// snapshotBytes returns the bytes the store keeps for BigMeeting's
+// snapshot: the value of its key, and the objects of the large-snapshot
+// bucket (there is one at most); 0 when it has none.
+func snapshotBytes(b *testing.B, js jetstream.JetStream, st *natsstore.Store) int {
+	ctx := context.Background()
+	bucket := natsstore.SnapshotBucket(natsstore.DefaultStream)
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	entry, err := kv.Get(ctx, BigMeeting)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := len(entry.Value())
+	if obs, err := js.ObjectStore(ctx, bucket+"_OBJ"); err == nil {
+		if list, err := obs.List(ctx); err == nil {
+			for _, o := range list {
+				size += int(o.Size)
+			}
+		}
+	}
+	return size
 }
 
 // ColdLoadInStream: the cold load of one meeting in the stream of n events
@@ -163,32 +249,55 @@ func ColdLoadInStream(n, meetings int, snapshots bool) func(*testing.B) {
 func coldMeeting(meetings int) string { return meetingName(meetings / 2) }
 
 // coldLoads times b.N first reads (user's status in meeting) by a fresh
-// Engine, snapshotting every so many events, on a fresh store.
-func coldLoads(b *testing.B, nc *nats.Conn, meeting, user string, every int) {
-	ctx := context.Background()
+// Engine, snapshotting every so many events, on a fresh store, and
+// reports and returns their mean in ms.
+func coldLoads(b *testing.B, nc *nats.Conn, meeting, user string, every int) float64 {
 	var total time.Duration
 	loads := 0
 	for b.Loop() {
-		b.StopTimer()
-		store, err := natsstore.New(ctx, nc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		eng, err := stage.New(store, stage.WithAutoTick(false), stage.WithSnapshotEvery(every))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		start := time.Now()
-		if _, err := eng.Status(ctx, meeting, user); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Since(start)
+		total += coldLoad(b, nc, meeting, user, every, nil)
 		loads++
-		b.StopTimer()
-		eng.Close()
-		store.Close()
-		b.StartTimer()
 	}
-	b.ReportMetric(float64(total.Microseconds())/1000/float64(loads), "ms/load")
+	ms := float64(total.Microseconds()) / 1000 / float64(loads)
+	b.ReportMetric(ms, "ms/load")
+	return ms
+}
+
+// coldLoad times one first read by a fresh Engine on a fresh store. With
+// held, it sets *held to the heap the Engine holds after the read, once
+// collected (runtime.MemStats before and after).
+func coldLoad(b *testing.B, nc *nats.Conn, meeting, user string, every int, held *uint64) time.Duration {
+	ctx := context.Background()
+	b.StopTimer()
+	store, err := natsstore.New(ctx, nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := stage.New(store, stage.WithAutoTick(false), stage.WithSnapshotEvery(every), stage.WithCacheSize(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var before runtime.MemStats
+	if held != nil {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+	}
+	b.StartTimer()
+	start := time.Now()
+	if _, err := eng.Status(ctx, meeting, user); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	if held != nil {
+		var after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		*held = after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
+		runtime.KeepAlive(eng)
+	}
+	eng.Close()
+	store.Close()
+	b.StartTimer()
+	return took
 }

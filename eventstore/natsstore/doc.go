@@ -52,8 +52,11 @@
 // by New. A snapshot records the version, hash and stream sequence of the
 // event it covers; LoadSnapshot checks that the stream holds that event
 // there, so that the next Load from that version starts at it rather than
-// at the meeting's first event. Snapshots are a cache: the engine checks
-// them against the log, and deleting the bucket loses nothing.
+// at the meeting's first event. A state is compressed (zstd); one still
+// too large for one message is an object of its own in the object store
+// bucket "<stream>_SNAPSHOTS_OBJ", which the key names with its length and
+// SHA-256 (see SaveSnapshot). Snapshots are a cache: the engine checks
+// them against the log, and deleting the buckets loses nothing.
 //
 // # Lost history
 //

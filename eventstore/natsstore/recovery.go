@@ -214,7 +214,7 @@ func (s *Store) AcceptLoss(ctx context.Context, meetingID, operator, reason stri
 	if err := s.hw.put(ctx, meetingMarkKey(meetingID), lowered); err != nil {
 		return rec, fmt.Errorf("natsstore: accept loss: recorded as %s, but the meeting's mark was not lowered: %w", rec.Key, err)
 	}
-	if err := s.snaps.Delete(ctx, snapshotKey(meetingID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := s.deleteSnapshot(ctx, meetingID); err != nil {
 		s.cfg.logger.WarnContext(ctx, "natsstore: accept loss: the meeting's snapshot was not dropped; the engine checks it against the log", "meeting", meetingID, "err", err)
 	}
 	s.mu.Lock()

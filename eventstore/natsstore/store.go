@@ -50,6 +50,7 @@ type Store struct {
 	marks map[string]head // meeting -> the event its snapshot covers (snapshot.go)
 
 	snaps jetstream.KeyValue // the snapshot bucket
+	sobjs snapObjects        // the object bucket of large snapshots (snapshot_large.go)
 	keys  jetstream.KeyValue // the command index bucket (index.go)
 
 	hw     *watermarks            // the high-water marks (marks.go)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/productdb/stage/events"
@@ -65,6 +66,28 @@ func testSnapshots(t *testing.T, s eventstore.Store) {
 	if _, found, err := ss.LoadSnapshot(ctx, "m-snap-none"); err != nil || found {
 		t.Fatalf("LoadSnapshot of a meeting without one: found %v, %v", found, err)
 	}
+
+	// Snapshots of any size: several MB, well past one message of a
+	// server's default max payload, compressible or not; each replaces the
+	// last whole.
+	big := snap(40, 6<<20) // compressible: a repeating pattern
+	save("m-snap-big", big)
+	check("m-snap-big", big)
+	noise := make([]byte, 3<<20+17) // incompressible
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	random := eventstore.Snapshot{Version: 41, Hash: events.Hash(sha256.Sum256(noise)), Seq: 123, Data: noise}
+	save("m-snap-big", random)
+	check("m-snap-big", random)
+	small := snap(42, 10)
+	save("m-snap-big", small)
+	check("m-snap-big", small)
+	random.Version, random.Seq = 43, 129
+	save("m-snap-big", random)
+	check("m-snap-big", random)
+	check("m-snap-a", b)
 
 	for _, bad := range []string{"", "a.b", "a*", "a b", "a>"} {
 		if err := ss.SaveSnapshot(ctx, bad, a); err == nil {
