@@ -51,9 +51,9 @@ type groupOutcome struct {
 	id  string
 }
 
-// crowd has callers goroutines each add n viewers to meeting m and have
+// groupCrowd has callers goroutines each add n viewers to meeting m and have
 // them raise their hands, and returns every groupOutcome.
-func crowd(t *testing.T, eng *stage.Engine, m, prefix string, callers, n int) []groupOutcome {
+func groupCrowd(t *testing.T, eng *stage.Engine, m, prefix string, callers, n int) []groupOutcome {
 	t.Helper()
 	var mu sync.Mutex
 	var out []groupOutcome
@@ -136,7 +136,7 @@ func TestGroupedAppends(t *testing.T) {
 	if _, err := eng.AddParticipant(t.Context(), "live", aggregate.Participant{UserID: "h", Permissions: eoHost}); err != nil {
 		t.Fatal(err)
 	}
-	out := crowd(t, eng, "live", "v", 32, 10)
+	out := groupCrowd(t, eng, "live", "v", 32, 10)
 	for _, o := range out {
 		if o.err != nil {
 			t.Fatalf("%s: %v", o.id, o.err)
@@ -170,8 +170,8 @@ func TestGroupedAppends_conflicts(t *testing.T) {
 	var outA, outB []groupOutcome
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); outA = crowd(t, a, "live", "a", 16, 6) }()
-	go func() { defer wg.Done(); outB = crowd(t, b, "live", "b", 16, 6) }()
+	go func() { defer wg.Done(); outA = groupCrowd(t, a, "live", "a", 16, 6) }()
+	go func() { defer wg.Done(); outB = groupCrowd(t, b, "live", "b", 16, 6) }()
 	wg.Wait()
 	// Crowds of 16 on two engines may exhaust the retries of some
 	// commands; what was acknowledged must be in the log once.
@@ -207,7 +207,7 @@ func TestGroupedAppends_failure(t *testing.T) {
 	if _, err := eng.AddParticipant(t.Context(), "live", aggregate.Participant{UserID: "h", Permissions: eoHost}); err != nil {
 		t.Fatal(err)
 	}
-	out := crowd(t, eng, "live", "v", 16, 8)
+	out := groupCrowd(t, eng, "live", "v", 16, 8)
 	failed := 0
 	for _, o := range out {
 		if o.err != nil {
