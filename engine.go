@@ -184,6 +184,12 @@ func (e *Engine) Close() error {
 // no Actor, and one that does fails with aggregate.ErrPermissionDenied.
 // For idempotency keys, see [WithIdempotencyKey].
 //
+// Commands of one meeting run one at a time, each decided on the state
+// the previous one left; while one is being appended, commands without a
+// caller's idempotency key that the rules accept may go out in the same
+// append, each with its own events and result (see docs/jetstream.md,
+// "Commands of one meeting, many at a time").
+//
 // Deadlines that passed without being recorded are recorded first, in a
 // Lapsed event appended together with the command's event (see package
 // aggregate); a command that fails records nothing, and the lapses are
