@@ -534,7 +534,40 @@ func (m *machine) Check(t *rapid.T) {
 	for _, meeting := range meetings {
 		checkMeeting(t, m.ctx, m.eng, m.store, meeting, m.verified)
 		m.compareModel(t, meeting)
+		for _, eng := range m.engines {
+			checkIndexes(t, eng.CachedStateForTest(meeting))
+		}
 	}
+}
+
+// checkIndexes holds the state's indexes to what they index: Hosts to the
+// members holding AcceptStageRequests, QueueLen to the queue.
+func checkIndexes(t *rapid.T, s *aggregate.State) {
+	if s == nil {
+		return
+	}
+	var hosts []string
+	for _, mb := range s.Members() {
+		if mb.IsHost() {
+			hosts = append(hosts, mb.UserID)
+		}
+	}
+	if got := s.Hosts(); !slices.Equal(got, hosts) {
+		t.Fatalf("Hosts() = %v, the members holding AcceptStageRequests are %v", got, hosts)
+	}
+	if got, want := s.QueueLen(), len(s.Queue()); got != want {
+		t.Fatalf("QueueLen() = %d, the queue holds %d", got, want)
+	}
+	if c, err := aggregate.UnmarshalState(s.MeetingID(), must(s.MarshalBinary())); err != nil || !slices.Equal(c.Hosts(), hosts) || c.QueueLen() != s.QueueLen() {
+		t.Fatalf("a snapshot's indexes differ: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // compareModel checks the engine's roster against the model's.

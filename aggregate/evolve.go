@@ -32,11 +32,13 @@ func Evolve(s *State, e *events.Envelope) {
 			s.removeMember(p.UserID)
 		}
 		s.members[p.UserID] = &Member{UserID: p.UserID, Permissions: p.Permissions, Status: OffStage, Since: t}
+		s.indexHost(s.members[p.UserID])
 	case *events.ParticipantLeft:
 		s.removeMember(p.UserID)
 	case *events.PermissionsChanged:
 		if m, ok := s.members[p.UserID]; ok {
 			m.Permissions = p.Permissions
+			s.indexHost(m)
 			if p.Permissions.StageAccess == NotAllowed && m.Status != OffStage {
 				set(p.UserID, OffStage)
 			}
@@ -115,6 +117,12 @@ func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
 	if st == OnStage {
 		s.onStage++
 	}
+	if m.Status == RequestedToJoinStage {
+		s.requested--
+	}
+	if st == RequestedToJoinStage {
+		s.requested++
+	}
 	m.Status = st
 	m.Since = t
 	if st == RequestedToJoinStage {
@@ -128,6 +136,15 @@ func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
 		s.unwait(user)
 	}
 	s.index(m)
+}
+
+// indexHost keeps m in s.hosts while it holds AcceptStageRequests.
+func (s *State) indexHost(m *Member) {
+	if m.IsHost() {
+		s.hosts[m.UserID] = struct{}{}
+	} else {
+		delete(s.hosts, m.UserID)
+	}
 }
 
 // index keeps m in s.timed while it may have a deadline.
@@ -149,11 +166,15 @@ func (s *State) removeMember(user string) {
 	if m.Status == OnStage {
 		s.onStage--
 	}
+	if m.Status == RequestedToJoinStage {
+		s.requested--
+	}
 	if !m.DisconnectedAt.IsZero() {
 		s.disconnected--
 	}
 	s.unwait(user)
 	delete(s.timed, user)
+	delete(s.hosts, user)
 	delete(s.members, user)
 }
 

@@ -175,10 +175,14 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 			if m.Status == OnStage {
 				s.onStage++
 			}
+			if m.Status == RequestedToJoinStage {
+				s.requested++
+			}
 			if !m.DisconnectedAt.IsZero() {
 				s.disconnected++
 			}
 			s.index(m)
+			s.indexHost(m)
 		}
 	}
 

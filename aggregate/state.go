@@ -100,6 +100,11 @@ type State struct {
 	// stage or disconnected), so that finding the next deadline does not
 	// walk a large audience.
 	timed map[string]struct{}
+	// hosts indexes the members holding AcceptStageRequests, and requested
+	// counts the members in RequestedToJoinStage, so that the hosts and
+	// the queue's length cost nothing in a large audience.
+	hosts     map[string]struct{}
+	requested int
 
 	recent window
 }
@@ -107,7 +112,7 @@ type State struct {
 // NewState returns the empty state of a meeting: version 0, no participants.
 func NewState(meetingID string) *State {
 	return &State{meetingID: meetingID, members: map[string]*Member{},
-		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}}
+		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}, hosts: map[string]struct{}{}}
 }
 
 // MeetingID returns the meeting the state belongs to.
@@ -153,6 +158,16 @@ func (s *State) Members() []Member {
 // Len returns the number of participants.
 func (s *State) Len() int { return len(s.members) }
 
+// Hosts returns the participants holding AcceptStageRequests, ordered by
+// user id. It costs the number of hosts, not of participants.
+func (s *State) Hosts() []string {
+	return slices.Sorted(maps.Keys(s.hosts))
+}
+
+// QueueLen returns the number of pending requests (the length of Queue),
+// in constant time.
+func (s *State) QueueLen() int { return s.requested }
+
 // Queue returns the pending requests, oldest first: the participants in
 // RequestedToJoinStage ordered by the time of their latest request (ties by
 // the order of the events).
@@ -192,6 +207,7 @@ func (s *State) Clone() *State {
 	c.bans = maps.Clone(s.bans)
 	c.denied = maps.Clone(s.denied)
 	c.timed = maps.Clone(s.timed)
+	c.hosts = maps.Clone(s.hosts)
 	return &c
 }
 
