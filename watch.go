@@ -45,15 +45,17 @@ func (e *Engine) Watch(ctx context.Context, meetingID string, fromVersion uint64
 				yield(projections.Notification{}, err)
 				return false
 			}
-			if live && ev.Version >= fromVersion {
-				for _, n := range projections.Notify(s, ev) {
-					if !yield(n, nil) {
-						return false
-					}
+			last = max(last, ev.Seq)
+			if !live || ev.Version < fromVersion {
+				aggregate.Evolve(s, ev)
+				return true
+			}
+			// Applies ev: the cost of the users it names, not the meeting's.
+			for _, n := range projections.NotifyStep(s, ev) {
+				if !yield(n, nil) {
+					return false
 				}
 			}
-			aggregate.Evolve(s, ev)
-			last = max(last, ev.Seq)
 			return true
 		}
 		for ev, err := range e.store.Load(ctx, meetingID, 1) {

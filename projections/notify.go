@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"slices"
 	"time"
 
 	"github.com/productdb/stage/aggregate"
@@ -16,8 +15,11 @@ const (
 	// StageStatusUpdate tells a user their own stage status changed
 	// (Notification.Status is the new one).
 	StageStatusUpdate NotificationType = "stageStatusUpdate"
-	// StageAccessRequestUpdate tells a host the request queue changed
-	// (Notification.Requests is the queue after the event, oldest first).
+	// StageAccessRequestUpdate tells a host how the request queue changed
+	// (Notification.Queue: who entered it, at which position, and who
+	// left it; Notification.QueueLength: its length after). Its size does
+	// not grow with the queue: a client fetches the whole queue once
+	// (GetAccessRequests, on connecting) and applies the changes.
 	StageAccessRequestUpdate NotificationType = "stageAccessRequestUpdate"
 	// NewStageRequest tells a host that Notification.UserID asked to come on stage.
 	NewStageRequest NotificationType = "newStageRequest"
@@ -46,12 +48,38 @@ type Notification struct {
 	UserID string `json:"user,omitempty"`
 	// Status is the user's new status (StageStatusUpdate).
 	Status aggregate.Status `json:"status,omitempty"`
-	// Requests is the request queue after the event (StageAccessRequestUpdate).
-	Requests []AccessRequest `json:"requests,omitempty"`
+	// Queue is how the event changed the request queue, and QueueLength
+	// the queue's length after it (StageAccessRequestUpdate).
+	Queue       []QueueChange `json:"queue,omitempty"`
+	QueueLength int           `json:"queueLength,omitempty"`
 }
 
+// QueueChange is one user entering or leaving the request queue.
+//
+// A client that holds the queue (from GetAccessRequests, oldest first)
+// applies the changes of each StageAccessRequestUpdate in order: it drops
+// every user who left (positions close up), then puts each user who entered
+// at Position (1 is the head; a new request always goes to the end).
+// QueueLength checks the result; notifications carry the version of their
+// event, so a client that missed one (a version gap) fetches the queue again.
+type QueueChange struct {
+	UserID string `json:"user"`
+	// Change is QueueAdded or QueueRemoved.
+	Change string `json:"change"`
+	// Position is where an added user stands after the event (1-based);
+	// 0 for a removal.
+	Position int `json:"position,omitempty"`
+}
+
+// The changes of a QueueChange.
+const (
+	QueueAdded   = "added"
+	QueueRemoved = "removed"
+)
+
 // Notify returns the notifications event e causes, given the meeting's state
-// before it (which Notify does not modify), in a deterministic order:
+// before it (which Notify does not modify: it applies e to a copy, which
+// costs the size of the state; see [NotifyStep]), in a deterministic order:
 //
 //   - StageStatusUpdate to every participant whose status changed;
 //   - StageRequestApproved to every user moved to AcceptedToJoinStage by
@@ -59,15 +87,24 @@ type Notification struct {
 //     pending request someone else ended without accepting it (a deny, or
 //     a permission change);
 //   - NewStageRequest to every host for each user who entered the queue;
-//   - StageAccessRequestUpdate to every host when the queue changed.
+//   - StageAccessRequestUpdate to every host when the queue changed, with
+//     the change, not the queue.
 //
 // Hosts are the participants holding AcceptStageRequests after the event.
 func Notify(before *aggregate.State, e *events.Envelope) []Notification {
-	after, ts := Transitions(before, e)
-	return notify(before, after, e, ts)
+	return NotifyStep(before.Clone(), e)
 }
 
-func notify(before, after *aggregate.State, e *events.Envelope, ts []Transition) []Notification {
+// NotifyStep applies e to s in place, as aggregate.Evolve does, and returns
+// the notifications it causes (as [Notify] does). Its cost is that of the
+// users the event names and of the meeting's hosts, not of its audience:
+// a watcher of a large meeting calls it for every event.
+func NotifyStep(s *aggregate.State, e *events.Envelope) []Notification {
+	ts := Step(s, e)
+	return notify(s, e, ts)
+}
+
+func notify(after *aggregate.State, e *events.Envelope, ts []Transition) []Notification {
 	base := Notification{MeetingID: e.MeetingID, Version: e.Version, Seq: e.Seq, Time: e.Time, Actor: e.Actor}
 	var out []Notification
 	add := func(t NotificationType, to, about string) *Notification {
@@ -76,12 +113,12 @@ func notify(before, after *aggregate.State, e *events.Envelope, ts []Transition)
 		out = append(out, n)
 		return &out[len(out)-1]
 	}
-	var requested []string
 	for _, t := range ts {
 		if t.To != 0 {
 			add(StageStatusUpdate, t.UserID, t.UserID).Status = t.To
 		}
 	}
+	var removed, added []string
 	for _, t := range ts {
 		switch {
 		case t.To == aggregate.AcceptedToJoinStage && e.Actor != t.UserID:
@@ -89,28 +126,36 @@ func notify(before, after *aggregate.State, e *events.Envelope, ts []Transition)
 		case t.From == aggregate.RequestedToJoinStage && t.To == aggregate.OffStage && e.Actor != t.UserID:
 			add(StageRequestRejected, t.UserID, t.UserID)
 		}
-		if t.To == aggregate.RequestedToJoinStage {
-			requested = append(requested, t.UserID)
+		switch {
+		case t.To == aggregate.RequestedToJoinStage:
+			added = append(added, t.UserID)
+		case t.From == aggregate.RequestedToJoinStage:
+			removed = append(removed, t.UserID)
 		}
 	}
-	var hosts []string
-	for _, m := range after.Members() {
-		if m.IsHost() {
-			hosts = append(hosts, m.UserID)
-		}
+	if len(added) == 0 && len(removed) == 0 {
+		return out
 	}
-	for _, u := range requested {
+	hosts := after.Hosts()
+	for _, u := range added {
 		for _, h := range hosts {
 			add(NewStageRequest, h, u)
 		}
 	}
-	q0, q1 := Requests(before), Requests(after)
-	if !slices.EqualFunc(q0, q1, func(a, b AccessRequest) bool {
-		return a.UserID == b.UserID && a.RequestedAt.Equal(b.RequestedAt)
-	}) {
-		for _, h := range hosts {
-			add(StageAccessRequestUpdate, h, "").Requests = q1
-		}
+	// The users who entered stand at the end of the queue, in the order of
+	// their requests (one event's requests share its time and version:
+	// ordered by user id, as the transitions are).
+	n := after.QueueLen()
+	changes := make([]QueueChange, 0, len(removed)+len(added))
+	for _, u := range removed {
+		changes = append(changes, QueueChange{UserID: u, Change: QueueRemoved})
+	}
+	for i, u := range added {
+		changes = append(changes, QueueChange{UserID: u, Change: QueueAdded, Position: n - len(added) + 1 + i})
+	}
+	for _, h := range hosts {
+		u := add(StageAccessRequestUpdate, h, "")
+		u.Queue, u.QueueLength = changes, n
 	}
 	return out
 }

@@ -201,17 +201,17 @@ func TestNotify(t *testing.T) {
 		{"bob", aggregate.RequestAccess{}, []string{
 			"stageStatusUpdate:bob=RequestedToJoinStage",
 			"newStageRequest:alice:bob", "newStageRequest:hank:bob",
-			"stageAccessRequestUpdate:alice[bob]", "stageAccessRequestUpdate:hank[bob]"}},
+			"stageAccessRequestUpdate:alice[+bob@1]1", "stageAccessRequestUpdate:hank[+bob@1]1"}},
 		{"carol", aggregate.RequestAccess{}, []string{
 			"stageStatusUpdate:carol=RequestedToJoinStage",
 			"newStageRequest:alice:carol", "newStageRequest:hank:carol",
-			"stageAccessRequestUpdate:alice[bob carol]", "stageAccessRequestUpdate:hank[bob carol]"}},
+			"stageAccessRequestUpdate:alice[+carol@2]2", "stageAccessRequestUpdate:hank[+carol@2]2"}},
 		{"alice", aggregate.GrantAccess{Users: []string{"bob"}}, []string{
 			"stageStatusUpdate:bob=AcceptedToJoinStage", "stageRequestApproved:bob:bob",
-			"stageAccessRequestUpdate:alice[carol]", "stageAccessRequestUpdate:hank[carol]"}},
+			"stageAccessRequestUpdate:alice[-bob]1", "stageAccessRequestUpdate:hank[-bob]1"}},
 		{"hank", aggregate.DenyAccess{Users: []string{"carol"}}, []string{
 			"stageStatusUpdate:carol=OffStage", "stageRequestRejected:carol:carol",
-			"stageAccessRequestUpdate:alice[]", "stageAccessRequestUpdate:hank[]"}},
+			"stageAccessRequestUpdate:alice[-carol]0", "stageAccessRequestUpdate:hank[-carol]0"}},
 		{"bob", aggregate.Join{}, []string{"stageStatusUpdate:bob=OnStage"}},
 		{"alice", aggregate.Kick{Users: []string{"bob"}}, []string{"stageStatusUpdate:bob=OffStage"}},
 		{"alice", aggregate.GrantAccess{Users: []string{"carol"}}, []string{ // an invitation
@@ -237,10 +237,14 @@ func TestNotify(t *testing.T) {
 				s += "=" + n.Status.String()
 			case projections.StageAccessRequestUpdate:
 				var us []string
-				for _, r := range n.Requests {
-					us = append(us, r.UserID)
+				for _, c := range n.Queue {
+					if c.Change == projections.QueueAdded {
+						us = append(us, fmt.Sprintf("+%s@%d", c.UserID, c.Position))
+					} else {
+						us = append(us, "-"+c.UserID)
+					}
 				}
-				s += "[" + strings.Join(us, " ") + "]"
+				s += fmt.Sprintf("[%s]%d", strings.Join(us, " "), n.QueueLength)
 			default:
 				s += ":" + n.UserID
 			}
