@@ -47,6 +47,8 @@ func BenchmarkOurs(b *testing.B) {
 	} {
 		b.Run("coldload/"+st.name, ColdLoadInStream(st.n, st.meetings, st.snapshots))
 	}
+	b.Run("coldload/default/stream=large", ColdLoadDefault(n, meetings))
+	b.Run("coldload/default/stream=small", ColdLoadDefault(n/100, meetings/100))
 	participants, queue := 100_000, 10_000
 	if testing.Short() {
 		participants, queue = 5_000, 500

@@ -245,6 +245,26 @@ func ColdLoadInStream(n, meetings int, snapshots bool) func(*testing.B) {
 	}
 }
 
+// ColdLoadDefault: ColdLoadInStream with no configuration: an Engine with
+// the default options reads the meeting once and closes (writing its
+// snapshot, as it does on Close for a meeting SnapshotPastMin events past
+// its latest one), then fresh Engines with the default options load it.
+func ColdLoadDefault(n, meetings int) func(*testing.B) {
+	return func(b *testing.B) {
+		f := fillStream(b, n, meetings)
+		ctx := context.Background()
+		eng, err := stage.New(f.store, stage.WithAutoTick(false))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := eng.Status(ctx, coldMeeting(meetings), "host"); err != nil {
+			b.Fatal(err)
+		}
+		eng.Close()
+		coldLoads(b, f.nc, coldMeeting(meetings), "host", stage.DefaultSnapshotEvery)
+	}
+}
+
 // coldMeeting is the meeting of a filled stream that ColdLoadInStream loads.
 func coldMeeting(meetings int) string { return meetingName(meetings / 2) }
 

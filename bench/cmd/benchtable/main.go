@@ -58,6 +58,7 @@ var rows = []row{
 	{"Replay: fold the stream into rosters", "Ours/replay", "Raw/replay", "events/s", ">= 0.7x", true},
 	{"Cold load, meeting in a large stream vs small", "Ours/coldload/stream=large", "Ours/coldload/stream=small", "ms/load", "<= 1.5x", false},
 	{"  the same, each meeting with a snapshot at its head", "Ours/coldload/snapshot/stream=large", "Ours/coldload/snapshot/stream=small", "ms/load", "", false},
+	{"  the same, no configuration: after an Engine read it and closed", "Ours/coldload/default/stream=large", "Ours/coldload/default/stream=small", "ms/load", "<= 1.5x", false},
 	{"Cold load, 100k participants and 10k requests, snapshots", "Ours/coldload/participants=100000/queue=10000/snapshots=on", "Ours/coldload/participants=100000/queue=10000/snapshots=off", "ms/load", "<= 50 ms, <= 0.1x", false},
 }
 
