@@ -328,8 +328,15 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		// leaves go out in the same append (group.go).
 		base := m.state.Version()
 		all, members, applied := e.gather(m, d.Events)
+		actx := ctx
+		if len(members) > 0 {
+			// Other callers' commands ride on this append: this caller
+			// giving up must not cut it short for them (the store bounds
+			// a request with no deadline of its own).
+			actx = context.WithoutCancel(ctx)
+		}
 		began := time.Now()
-		pos, err := e.store.Append(ctx, meetingID, base, all)
+		pos, err := e.store.Append(actx, meetingID, base, all)
 		if err == nil {
 			if len(all) == 1 {
 				e.cost.observe(time.Since(began))

@@ -2,6 +2,7 @@ package stage
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,9 +72,12 @@ func (q *queue) remove(r *groupReq) bool {
 	}
 	for i, x := range q.reqs {
 		if x == r {
-			q.reqs = append(q.reqs[:i], q.reqs[i+1:]...)
+			q.reqs = slices.Delete(q.reqs, i, i+1) // clears the vacated slot
 			break
 		}
+	}
+	if len(q.reqs) == 0 {
+		q.reqs = nil // an idle meeting holds no queue
 	}
 	return true
 }
@@ -166,6 +170,9 @@ func (e *Engine) gather(m *meeting, head []events.Envelope) (all []events.Envelo
 	}
 	clear(m.q.reqs[len(kept):])
 	m.q.reqs = kept
+	if len(kept) == 0 {
+		m.q.reqs = nil
+	}
 	return all, members, true
 }
 

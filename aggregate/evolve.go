@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"slices"
 	"time"
 
 	"github.com/productdb/stage/events"
@@ -140,10 +141,19 @@ func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
 
 // indexHost keeps m in s.hosts while it holds AcceptStageRequests.
 func (s *State) indexHost(m *Member) {
-	if m.IsHost() {
-		s.hosts[m.UserID] = struct{}{}
-	} else {
-		delete(s.hosts, m.UserID)
+	i, found := slices.BinarySearch(s.hosts, m.UserID)
+	switch {
+	case m.IsHost() && !found:
+		s.hosts = slices.Insert(s.hosts, i, m.UserID)
+	case !m.IsHost() && found:
+		s.hosts = slices.Delete(s.hosts, i, i+1)
+	}
+}
+
+// unindexHost takes user out of s.hosts.
+func (s *State) unindexHost(user string) {
+	if i, found := slices.BinarySearch(s.hosts, user); found {
+		s.hosts = slices.Delete(s.hosts, i, i+1)
 	}
 }
 
@@ -174,7 +184,7 @@ func (s *State) removeMember(user string) {
 	}
 	s.unwait(user)
 	delete(s.timed, user)
-	delete(s.hosts, user)
+	s.unindexHost(user)
 	delete(s.members, user)
 }
 

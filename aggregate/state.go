@@ -103,7 +103,7 @@ type State struct {
 	// hosts indexes the members holding AcceptStageRequests, and requested
 	// counts the members in RequestedToJoinStage, so that the hosts and
 	// the queue's length cost nothing in a large audience.
-	hosts     map[string]struct{}
+	hosts     []string // sorted; a meeting has few hosts
 	requested int
 
 	recent window
@@ -112,7 +112,7 @@ type State struct {
 // NewState returns the empty state of a meeting: version 0, no participants.
 func NewState(meetingID string) *State {
 	return &State{meetingID: meetingID, members: map[string]*Member{},
-		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}, hosts: map[string]struct{}{}}
+		bans: map[string]Ban{}, denied: map[string]time.Time{}, timed: map[string]struct{}{}}
 }
 
 // MeetingID returns the meeting the state belongs to.
@@ -161,7 +161,7 @@ func (s *State) Len() int { return len(s.members) }
 // Hosts returns the participants holding AcceptStageRequests, ordered by
 // user id. It costs the number of hosts, not of participants.
 func (s *State) Hosts() []string {
-	return slices.Sorted(maps.Keys(s.hosts))
+	return slices.Clone(s.hosts)
 }
 
 // QueueLen returns the number of pending requests (the length of Queue),
@@ -207,7 +207,7 @@ func (s *State) Clone() *State {
 	c.bans = maps.Clone(s.bans)
 	c.denied = maps.Clone(s.denied)
 	c.timed = maps.Clone(s.timed)
-	c.hosts = maps.Clone(s.hosts)
+	c.hosts = slices.Clone(s.hosts)
 	return &c
 }
 
