@@ -59,7 +59,7 @@ func RawOneSubject(callers int, sync Sync) func(*testing.B) {
 			_, err := js.Publish(ctx, "raw.one", data)
 			return err
 		})
-		perSecond(b, b.N, "cmds/s")
+		perSecond(b, b.N, "msgs/s")
 		lat.report(b)
 	}
 }

@@ -87,7 +87,7 @@ func main() {
 			}
 		}
 		run("^BenchmarkCore$", "1s")
-		run("^Benchmark(Ours|Raw)$/(guarded|async|batch)", strconv.Itoa(*n)+"x")
+		run("^Benchmark(Ours|Raw)$/(guarded|async|batch|onemeeting|onesubject)", strconv.Itoa(*n)+"x")
 		run("^Benchmark(Ours|Raw)$/(replay|coldload)", "1x")
 		out = buf.Bytes()
 	}
