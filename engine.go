@@ -108,7 +108,9 @@ type Result struct {
 	Position uint64
 }
 
-// New returns an Engine over store.
+// New returns an Engine over store. The Engine runs goroutines of its own
+// (scheduled ticks, the idle-snapshot sweep, checkpoints) until [Engine.Close]:
+// close every Engine, or it stays in memory.
 func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 	if store == nil {
 		return nil, errors.New("stage: New: nil store")
