@@ -33,6 +33,11 @@ func BenchmarkOurs(b *testing.B) {
 			b.Run(fmt.Sprintf("onemeeting/callers=%d/%v", callers, sync), OneMeeting(callers, sync))
 		}
 	}
+	viewers := 100_000
+	if testing.Short() {
+		viewers = 2_000
+	}
+	b.Run(fmt.Sprintf("livestream/viewers=%d/callers=256/sync=always", viewers), Livestream(viewers, 256, SyncAlways))
 	b.Run("replay", OursReplay)
 	n, meetings := replaySize()
 	for _, st := range []struct {

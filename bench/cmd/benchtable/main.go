@@ -55,6 +55,11 @@ var rows = []row{
 	{"  p99 latency (us)", "Ours/onemeeting/callers=256/sync=always", "Raw/onesubject/callers=256/sync=always", "p99-us", "<= 50 ms", false},
 	{"One meeting, 256 callers, lazy sync", "Ours/onemeeting/callers=256/sync=lazy", "Raw/onesubject/callers=256/sync=lazy", "cmds/s", ">= 0.8x", true},
 	{"One meeting, 64 callers, sync always", "Ours/onemeeting/callers=64/sync=always", "Raw/onesubject/callers=64/sync=always", "cmds/s", "", true},
+	{"Livestream: 100k viewers enter, 10% raise hands, bulk grants, rotation, half leave (256 callers, sync always)", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "cmds/s", "", true},
+	{"  p99 latency (us)", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "p99-us", "<= 50 ms", false},
+	{"  notifications to one watcher", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "notifications/s", "", true},
+	{"  cold load at the end", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "coldload-ms", "<= 50 ms", false},
+	{"  heap per participant, cached", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "B/participant", "<= 300 B", false},
 	{"Replay: fold the stream into rosters", "Ours/replay", "Raw/replay", "events/s", ">= 0.7x", true},
 	{"Cold load, meeting in a large stream vs small", "Ours/coldload/stream=large", "Ours/coldload/stream=small", "ms/load", "<= 1.5x", false},
 	{"  the same, each meeting with a snapshot at its head", "Ours/coldload/snapshot/stream=large", "Ours/coldload/snapshot/stream=small", "ms/load", "", false},
@@ -88,7 +93,7 @@ func main() {
 		}
 		run("^BenchmarkCore$", "1s")
 		run("^Benchmark(Ours|Raw)$/(guarded|async|batch|onemeeting|onesubject)", strconv.Itoa(*n)+"x")
-		run("^Benchmark(Ours|Raw)$/(replay|coldload)", "1x")
+		run("^Benchmark(Ours|Raw)$/(replay|coldload|livestream)", "1x")
 		out = buf.Bytes()
 	}
 	results := parse(out)
