@@ -18,3 +18,7 @@ func (e *Engine) CachedStateForTest(meetingID string) *aggregate.State {
 	}
 	return m.state.Clone()
 }
+
+// GroupAlwaysForTest makes the engine group queued commands whatever its
+// appends cost, for tests whose store is fast.
+func (e *Engine) GroupAlwaysForTest() { e.cost.always.Store(true) }

@@ -25,12 +25,14 @@ type slowStore struct {
 	appends   atomic.Int64
 	events    atomic.Int64
 	conflicts atomic.Int64
+	grouped   atomic.Int64 // appends of several events
+	extra     atomic.Int64 // nanoseconds more per append, while set
 	fail      func(n int64) error
 }
 
 func (s *slowStore) Append(ctx context.Context, meetingID string, expected uint64, evs []events.Envelope) (uint64, error) {
 	n := s.appends.Add(1)
-	time.Sleep(s.delay)
+	time.Sleep(s.delay + time.Duration(s.extra.Load()))
 	if s.fail != nil {
 		if err := s.fail(n); err != nil {
 			return 0, err
@@ -39,6 +41,9 @@ func (s *slowStore) Append(ctx context.Context, meetingID string, expected uint6
 	pos, err := s.Memory.Append(ctx, meetingID, expected, evs)
 	if err == nil {
 		s.events.Add(int64(len(evs)))
+		if len(evs) > 1 {
+			s.grouped.Add(1)
+		}
 	}
 	if errors.Is(err, eventstore.ErrConflict) {
 		s.conflicts.Add(1)

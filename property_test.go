@@ -1,11 +1,13 @@
 package stage_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +45,11 @@ import (
 //  10. every rejection is the model's, though the commands go to two
 //     Engines with independent caches on one store (the one not asked
 //     holds a stale cache);
+//  11. commands of several users that arrive at once (Burst) are grouped
+//     into shared appends (the Engines group whatever appends cost, and
+//     the store is slow while they run), with conflicts between the two
+//     Engines: each outcome is the model's, in the order of the versions
+//     stored;
 //
 // and, at the end of every sequence, replay.Verify finds the log clean (no
 // command key stored twice within the retention).
@@ -91,6 +98,7 @@ var (
 var invalidIDs = []string{"", strings.Repeat("x", events.MaxIDLen+1), "a\x00b", "a b", "a\tb", "a.b", "*", "a>", "\xff", "a\u00a0"}
 
 type machine struct {
+	slow  *slowStore
 	ctx   context.Context
 	clock *fakeClock
 	store *eventstore.Memory
@@ -120,15 +128,22 @@ func (m *machine) init(t *rapid.T) {
 	m.ctx = context.Background()
 	m.clock = &fakeClock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
 	m.store = eventstore.NewMemory()
-	eng, err := stage.New(m.store, stage.WithClock(m.clock.Now))
+	// The Engines append through a store that takes a while during a
+	// Burst, as one that syncs to disk does, so that commands queue up
+	// behind an append; they group them whatever appends cost.
+	slow := &slowStore{Memory: m.store}
+	m.slow = slow
+	eng, err := stage.New(slow, stage.WithClock(m.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng2, err := stage.New(m.store, stage.WithClock(m.clock.Now))
+	eng2, err := stage.New(slow, stage.WithClock(m.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.eng, m.engines = eng, []*stage.Engine{eng, eng2}
+	eng.GroupAlwaysForTest()
+	eng2.GroupAlwaysForTest()
 	m.model = map[string]*modelMeeting{}
 	m.hashes = map[string]events.Hash{}
 	m.verified = map[string]uint64{}
@@ -235,6 +250,97 @@ func (m *machine) Retry(t *rapid.T) {
 		meeting = drawMeeting(t)
 	}
 	m.exec(t, meeting, o, u.key)
+}
+
+// Burst has several users each request or cancel at once, on either
+// Engine, so that commands of one meeting arrive while another is being
+// appended and go out together (grouped appends), with conflicts between
+// the two Engines. The commands are each user's own and commute; each
+// outcome must be the model's, in the order of the versions stored.
+func (m *machine) Burst(t *rapid.T) {
+	meeting := drawMeeting(t)
+	users := rapid.SliceOfNDistinct(rapid.SampledFrom(pool), 2, len(pool), rapid.ID[string]).Draw(t, "users")
+	mm := m.model[meeting]
+	ops := make([]op, len(users))
+	engs := make([]*stage.Engine, len(users))
+	one := rapid.Bool().Draw(t, "one engine") // all on one Engine: the most grouping
+	for i, u := range users {
+		// Mostly what the user may do now, so that most are accepted.
+		name := "RequestAccess"
+		if mu := mm.users[u]; mu != nil && mu.status == aggregate.RequestedToJoinStage {
+			name = "CancelRequestAccess"
+		}
+		if rapid.IntRange(0, 4).Draw(t, "burst odd") == 0 {
+			name = map[string]string{"RequestAccess": "CancelRequestAccess", "CancelRequestAccess": "RequestAccess"}[name]
+		}
+		ops[i] = op{name: name, actor: u}
+		engs[i] = m.engines[0]
+		if !one {
+			engs[i] = rapid.SampledFrom(m.engines).Draw(t, "burst engine")
+		}
+	}
+	now := m.clock.Now()
+	if now.Before(mm.lastTime) {
+		now = mm.lastTime
+	}
+	m.storeLen(t)
+	type result struct {
+		res stage.Result
+		err error
+	}
+	results := make([]result, len(users))
+	m.slow.extra.Store(int64(300 * time.Microsecond))
+	defer m.slow.extra.Store(0)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r result
+			if ops[i].name == "RequestAccess" {
+				r.res, r.err = engs[i].RequestAccess(m.ctx, meeting, ops[i].actor)
+			} else {
+				r.res, r.err = engs[i].CancelRequestAccess(m.ctx, meeting, ops[i].actor)
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	// The accepted ones, in version order, on the model; then the
+	// rejected ones, which no other user's command could change.
+	order := make([]int, len(users))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(results[a].res.Version, results[b].res.Version) })
+	for _, i := range order {
+		r, o := results[i], ops[i]
+		if r.err != nil {
+			continue
+		}
+		if len(r.res.Events) != 1 {
+			t.Fatalf("burst %s by %s: %d events", o.name, o.actor, len(r.res.Events))
+		}
+		e := r.res.Events[0]
+		want := mm.decide(o, e.CommandID, now, false)
+		if want.err != nil || want.version != r.res.Version || e.Version != r.res.Version || !e.Time.Equal(now) || e.Actor != o.actor {
+			t.Fatalf("burst %s by %s: stored at version %d (time %v); model: %v at version %d", o.name, o.actor, r.res.Version, e.Time, want.err, want.version)
+		}
+		m.hashes[meeting+"/"+scoped(o.actor, e.CommandID)] = e.Hash
+		m.used = append(m.used, usedKey{meeting: meeting, key: e.CommandID, op: o})
+		mm.lastTime = now
+	}
+	for _, i := range order {
+		r, o := results[i], ops[i]
+		if r.err == nil {
+			continue
+		}
+		want := mm.decide(o, "", now, false)
+		if want.err == nil || !errors.Is(r.err, want.err) {
+			t.Fatalf("burst %s by %s: %v; model: %v", o.name, o.actor, r.err, want.err)
+		}
+	}
+	m.storeLen(t)
 }
 
 // Flood stores a window's worth of commands on one meeting (zed, who is
