@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,30 +114,13 @@ func livestream(b *testing.B, viewers, callers int, mode Sync) {
 	var lat Latency
 	var cmds atomic.Int64
 	run := func(n int, op func(i int) error) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= n {
-						return
-					}
-					t := time.Now()
-					if err := op(i); err != nil {
-						failed.CompareAndSwap(nil, err)
-						return
-					}
-					lat.add(time.Since(t))
-					cmds.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
+		if err := runOps(callers, n, &lat, func(_, _, i int) error {
+			if err := op(i); err != nil {
+				return err
+			}
+			cmds.Add(1)
+			return nil
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -65,20 +65,34 @@ func (l *Latency) report(b *testing.B) {
 // caller index and the operation's index within that caller.
 func runCallers(b *testing.B, callers int, op func(caller, i int) error) *Latency {
 	var lat Latency
+	b.ResetTimer()
+	err := runOps(callers, b.N, &lat, func(c, i, _ int) error { return op(c, i) })
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &lat
+}
+
+// runOps runs n operations over callers goroutines, recording each one's
+// latency in lat; op gets the caller index, the operation's index within
+// that caller and its index among all n. It returns the first error, once
+// every goroutine has stopped.
+func runOps(callers, n int, lat *Latency, op func(caller, i, all int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	b.ResetTimer()
 	for c := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				if next.Add(1) > int64(b.N) {
+				all := next.Add(1) - 1
+				if all >= int64(n) {
 					return
 				}
 				t := time.Now()
-				if err := op(c, i); err != nil {
+				if err := op(c, i, int(all)); err != nil {
 					failed.CompareAndSwap(nil, err)
 					return
 				}
@@ -87,11 +101,8 @@ func runCallers(b *testing.B, callers int, op func(caller, i int) error) *Latenc
 		}()
 	}
 	wg.Wait()
-	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	return &lat
+	err, _ := failed.Load().(error)
+	return err
 }
 
 func perSecond(b *testing.B, n int, unit string) {

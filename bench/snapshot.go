@@ -26,26 +26,8 @@ const BigMeeting = "big"
 // sealed as the engine would: a host and members-1 viewers join, then the
 // viewers in turn request, are granted, join the stage and leave it.
 func MeetingLog(meeting string, n, members int) []events.Envelope {
-	s := aggregate.NewState(meeting)
 	out := make([]events.Envelope, 0, n)
-	t := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-	do := func(c aggregate.Command) {
-		c.ID = uuid.NewString()
-		t = t.Add(time.Millisecond)
-		d, err := aggregate.Decide(s, c, t)
-		if err != nil {
-			panic(fmt.Sprintf("bench: %s by %s: %v", c.Action.Name(), c.Actor, err))
-		}
-		for i := range d.Events {
-			e := &d.Events[i]
-			e.ID = uuid.Must(uuid.NewV7())
-			if err := e.Seal(s.LastHash()); err != nil {
-				panic(err)
-			}
-			aggregate.Evolve(s, e)
-			out = append(out, *e)
-		}
-	}
+	do := decider(meeting, &out)
 	viewer := func(i int) string { return fmt.Sprintf("viewer-%05d", i) }
 	do(aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: "host",
 		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}}})
@@ -62,6 +44,31 @@ func MeetingLog(meeting string, n, members int) []events.Envelope {
 		}
 	}
 	return out
+}
+
+// decider returns a function that decides a command on meeting's state
+// (one millisecond after the previous one), seals its events as the engine
+// would, applies them and appends them to *out; it panics on a rejection.
+func decider(meeting string, out *[]events.Envelope) func(aggregate.Command) {
+	s := aggregate.NewState(meeting)
+	t := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	return func(c aggregate.Command) {
+		c.ID = uuid.NewString()
+		t = t.Add(time.Millisecond)
+		d, err := aggregate.Decide(s, c, t)
+		if err != nil {
+			panic(fmt.Sprintf("bench: %s by %s: %v", c.Action.Name(), c.Actor, err))
+		}
+		for i := range d.Events {
+			e := &d.Events[i]
+			e.ID = uuid.Must(uuid.NewV7())
+			if err := e.Seal(s.LastHash()); err != nil {
+				panic(err)
+			}
+			aggregate.Evolve(s, e)
+			*out = append(*out, *e)
+		}
+	}
 }
 
 // publishEvents stores sealed events, in order, with asynchronous publishes
@@ -90,26 +97,8 @@ func publishEvents(b testing.TB, js jetstream.JetStream, store *natsstore.Store,
 // the engine would: a host and participants-1 viewers enter, then the first
 // queue viewers raise their hands (a request queue of queue).
 func LiveLog(meeting string, participants, queue int) []events.Envelope {
-	s := aggregate.NewState(meeting)
 	out := make([]events.Envelope, 0, participants+queue)
-	t := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-	do := func(c aggregate.Command) {
-		c.ID = uuid.NewString()
-		t = t.Add(time.Millisecond)
-		d, err := aggregate.Decide(s, c, t)
-		if err != nil {
-			panic(fmt.Sprintf("bench: %s by %s: %v", c.Action.Name(), c.Actor, err))
-		}
-		for i := range d.Events {
-			e := &d.Events[i]
-			e.ID = uuid.Must(uuid.NewV7())
-			if err := e.Seal(s.LastHash()); err != nil {
-				panic(err)
-			}
-			aggregate.Evolve(s, e)
-			out = append(out, *e)
-		}
-	}
+	do := decider(meeting, &out)
 	viewer := func(i int) string { return fmt.Sprintf("viewer-%06d", i) }
 	do(aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: "host",
 		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}}})

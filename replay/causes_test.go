@@ -15,7 +15,7 @@ import (
 
 // meetingsLog runs the webinar scenario in each meeting, step by step in
 // turn, and returns the log.
-func meetingsLog(t *testing.T, meetings ...string) []events.Envelope {
+func meetingsLog(t testing.TB, meetings ...string) []events.Envelope {
 	t.Helper()
 	ctx := context.Background()
 	store := eventstore.NewMemory()
@@ -47,7 +47,7 @@ func meetingsLog(t *testing.T, meetings ...string) []events.Envelope {
 	for _, step := range steps {
 		for _, m := range meetings {
 			if _, err := step(m); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", m, err)
 			}
 		}
 	}

@@ -10,61 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/productdb/stage"
-	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/replay"
 )
 
-// twoMeetings runs the same small legal scenario on meetings "a" and "b",
+// twoMeetings runs the webinar scenario on meetings "a" and "b",
 // interleaved, and returns the log (13 events each, the grant of bob at
 // version 5 of each).
-func twoMeetings(t testing.TB) []events.Envelope {
-	t.Helper()
-	ctx := context.Background()
-	store := eventstore.NewMemory()
-	eng, err := stage.New(store, stage.WithClock(steppingClock()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps := []func(m string) (stage.Result, error){
-		func(m string) (stage.Result, error) {
-			return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "alice", Permissions: host})
-		},
-		func(m string) (stage.Result, error) {
-			return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "bob", Permissions: viewer})
-		},
-		func(m string) (stage.Result, error) {
-			return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "carol", Permissions: viewer})
-		},
-		func(m string) (stage.Result, error) { return eng.RequestAccess(ctx, m, "bob") },
-		func(m string) (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice", "bob") },
-		func(m string) (stage.Result, error) { return eng.Join(ctx, m, "bob") },
-		func(m string) (stage.Result, error) { return eng.RequestAccess(ctx, m, "carol") },
-		func(m string) (stage.Result, error) { return eng.DenyAccess(ctx, m, "alice", "carol") },
-		func(m string) (stage.Result, error) { return eng.Kick(ctx, m, "alice", "bob") },
-		func(m string) (stage.Result, error) { return eng.RequestAccess(ctx, m, "carol") },
-		func(m string) (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice", "carol") },
-		func(m string) (stage.Result, error) { return eng.Join(ctx, m, "carol") },
-		func(m string) (stage.Result, error) { return eng.Leave(ctx, m, "carol") },
-	}
-	for i, step := range steps {
-		for _, m := range []string{"a", "b"} {
-			if _, err := step(m); err != nil {
-				t.Fatalf("step %d of %s: %v", i, m, err)
-			}
-		}
-	}
-	var out []events.Envelope
-	for e, err := range store.ReadAll(ctx, 1) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
+func twoMeetings(t testing.TB) []events.Envelope { return meetingsLog(t, "a", "b") }
 
 func only(evs []events.Envelope, meeting string) []events.Envelope {
 	var out []events.Envelope

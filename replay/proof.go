@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"time"
 
@@ -183,7 +184,7 @@ func (p *prover) finish(r *Report, add func(Finding)) {
 			Reason: fmt.Sprintf("the checkpoint signed at %s names version %d (hash %s), but %s: %s lost or cut",
 				top.Time.Format(timeFmt), top.Version, short(top.Hash), what, missing(last+1, top.Version))})
 	}
-	for _, id := range slices.Sorted(mapsKeys(ids)) {
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		m := MeetingProof{MeetingID: id, Last: p.last[id]}
 		if c, ok := p.proven[id]; ok {
 			m.Proven, m.At = c.Version, c.Time
@@ -194,16 +195,6 @@ func (p *prover) finish(r *Report, add func(Finding)) {
 		p.proof.Meetings = append(p.proof.Meetings, m)
 	}
 	r.Proof = &p.proof
-}
-
-func mapsKeys(m map[string]bool) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // CheckpointSource is implemented by sources that keep signed checkpoints

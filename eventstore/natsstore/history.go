@@ -89,13 +89,10 @@ func CheckHistory(ctx context.Context, js jetstream.JetStream, stream, prefix st
 	if js == nil {
 		return nil, fmt.Errorf("%w: CheckHistory: nil JetStream", ErrInvalidOption)
 	}
-	cfg := defaultConfig()
-	for _, o := range []Option{WithStream(stream), WithSubjectPrefix(prefix)} {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	s, err := readerOf(js, stream, prefix)
+	if err != nil {
+		return nil, err
 	}
-	s := &Store{nc: js.Conn(), js: js, cfg: cfg, heads: map[string]head{}}
 	rctx, cancel := withTimeout(ctx)
 	defer cancel()
 	if _, err := js.Stream(rctx, stream); err != nil {
@@ -349,13 +346,10 @@ func CheckMeeting(ctx context.Context, js jetstream.JetStream, stream, prefix, m
 	if err := events.ValidateID(meetingID); err != nil {
 		return nil, fmt.Errorf("natsstore: check meeting: %w", err)
 	}
-	cfg := defaultConfig()
-	for _, o := range []Option{WithStream(stream), WithSubjectPrefix(prefix)} {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	s, err := readerOf(js, stream, prefix)
+	if err != nil {
+		return nil, err
 	}
-	s := &Store{nc: js.Conn(), js: js, cfg: cfg, heads: map[string]head{}}
 	rctx, cancel := withTimeout(ctx)
 	defer cancel()
 	if _, err := js.Stream(rctx, stream); err != nil {
@@ -377,4 +371,16 @@ func plural(n uint64, what string) string {
 		return "1 " + what + " is"
 	}
 	return fmt.Sprintf("%d %ss are", n, what)
+}
+
+// readerOf is a Store for reading only, without provisioning: the stream
+// and prefix checked as the options check them.
+func readerOf(js jetstream.JetStream, stream, prefix string) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range []Option{WithStream(stream), WithSubjectPrefix(prefix)} {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Store{nc: js.Conn(), js: js, cfg: cfg, heads: map[string]head{}}, nil
 }
