@@ -52,8 +52,10 @@ func BenchmarkOurs(b *testing.B) {
 	} {
 		b.Run("coldload/"+st.name, ColdLoadInStream(st.n, st.meetings, st.snapshots))
 	}
-	b.Run("coldload/default/stream=large", ColdLoadDefault(n, meetings))
-	b.Run("coldload/default/stream=small", ColdLoadDefault(n/100, meetings/100))
+	b.Run("coldload/default/stream=large", ColdLoadDefault(n, meetings, false))
+	b.Run("coldload/default/stream=small", ColdLoadDefault(n/100, meetings/100, false))
+	b.Run("coldload/default/crash/stream=large", ColdLoadDefault(n, meetings, true))
+	b.Run("coldload/default/crash/stream=small", ColdLoadDefault(n/100, meetings/100, true))
 	participants, queue := 100_000, 10_000
 	if testing.Short() {
 		participants, queue = 5_000, 500

@@ -64,6 +64,7 @@ var rows = []row{
 	{"Cold load, meeting in a large stream vs small", "Ours/coldload/stream=large", "Ours/coldload/stream=small", "ms/load", "<= 1.5x", false},
 	{"  the same, each meeting with a snapshot at its head", "Ours/coldload/snapshot/stream=large", "Ours/coldload/snapshot/stream=small", "ms/load", "", false},
 	{"  the same, no configuration: after an Engine read it and closed", "Ours/coldload/default/stream=large", "Ours/coldload/default/stream=small", "ms/load", "<= 1.5x", false},
+	{"  the same, no configuration: after an Engine wrote to it and was killed", "Ours/coldload/default/crash/stream=large", "Ours/coldload/default/crash/stream=small", "ms/load", "<= 1.5x", false},
 	{"Cold load, 100k participants and 10k requests, snapshots", "Ours/coldload/participants=100000/queue=10000/snapshots=on", "Ours/coldload/participants=100000/queue=10000/snapshots=off", "ms/load", "<= 50 ms, <= 0.1x", false},
 }
 
