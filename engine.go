@@ -74,7 +74,7 @@ type meeting struct {
 	// eviction, Close or the idle sweep costs the next Engine no such
 	// fold (guarded by lock).
 	foldedTo uint64
-	snapping    atomic.Bool
+	snapping atomic.Bool
 	// How many events the state is past its latest snapshot, and when a
 	// caller last released the meeting (Unix nanoseconds): set on release,
 	// read without the lock by eviction, Close and the idle sweep.
