@@ -68,13 +68,13 @@ type meeting struct {
 	// The version of the meeting's latest snapshot (loaded or written;
 	// guarded by lock), and whether a snapshot write is in flight.
 	snapVersion uint64
+	snapping    atomic.Bool
 	// foldedTo is the version a load reached by folding at least
 	// pastMin events past the latest snapshot (0 when it did not): the
 	// meeting's first write after that snapshots it, so a crash before
 	// eviction, Close or the idle sweep costs the next Engine no such
 	// fold (guarded by lock).
 	foldedTo uint64
-	snapping atomic.Bool
 	// How many events the state is past its latest snapshot, and when a
 	// caller last released the meeting (Unix nanoseconds): set on release,
 	// read without the lock by eviction, Close and the idle sweep.
