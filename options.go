@@ -26,6 +26,7 @@ type config struct {
 
 	snapshotEvery uint64
 	snapshotIdle  time.Duration
+	cachedReads   bool
 
 	signingKey      ed25519.PrivateKey
 	checkpointEvery time.Duration
@@ -155,6 +156,34 @@ func WithSnapshotEvery(n int) Option {
 
 // DefaultSnapshotIdle is the idle period of [WithSnapshotIdle].
 const DefaultSnapshotIdle = 30 * time.Second
+
+// WithCachedReads serves Status, Roster and GetAccessRequests from the
+// Engine's cache, with no read of the store, while the Engine knows the
+// cache holds every event of the meeting: the Engine follows the store's
+// appends (one follower per Engine, whatever the number of meetings; the
+// store must implement [eventstore.HeadFollower], as the in-memory and
+// JetStream stores do) and reads the store only for a meeting another
+// writer has appended to since, or while the follower is not current (a
+// lost connection, until it has caught up again).
+//
+// What a read then shows: every command this Engine acknowledged before
+// the read began, always; another Engine's write as soon as the follower
+// reported it. On the in-memory store that is before the other Engine's
+// call returns, so nothing changes. On JetStream it is the delivery of one
+// small message from the server (well under a millisecond on one machine,
+// a network hop in a cluster): a read that begins right after another
+// Engine acknowledged a command may not show it yet. Without this option
+// (the default) every read catches up with the store first, and shows
+// every write acknowledged before it began, by any Engine.
+//
+// Commands are not affected: they are decided on the cache and guarded by
+// the store as always.
+func WithCachedReads() Option {
+	return func(c *config) error {
+		c.cachedReads = true
+		return nil
+	}
+}
 
 // WithSnapshotIdle sets how long a cached meeting goes unused (no command,
 // no read) before the engine snapshots it, if it is far enough past its

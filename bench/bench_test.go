@@ -38,6 +38,9 @@ func BenchmarkOurs(b *testing.B) {
 		viewers = 2_000
 	}
 	b.Run(fmt.Sprintf("livestream/viewers=%d/callers=256/sync=always", viewers), Livestream(viewers, 256, SyncAlways))
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reads/callers=64/cached=%v", cached), Reads(64, 100, cached))
+	}
 	b.Run("replay", OursReplay)
 	n, meetings := replaySize()
 	for _, st := range []struct {
