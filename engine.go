@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,8 +172,9 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 // its latest snapshot (see [WithSnapshotEvery]; bounded by
 // [CloseSnapshotTimeout] in all), so that the next Engine loads them from
 // their head. With [WithCheckpoints], it then writes the last
-// checkpoints and returns that write's error. It does not close the store.
-// Close is idempotent.
+// checkpoints and returns that write's error. It does not close the store,
+// unless it was given to [CloseWith] (then Close closes it last, and
+// returns its error too). Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -193,10 +195,14 @@ func (e *Engine) Close() error {
 	e.ticking.Wait()
 	e.snapshots.Wait()
 	e.snapshotAll()
+	var err error
 	if e.checkpoints != nil {
-		return e.checkpoints.close()
+		err = e.checkpoints.close()
 	}
-	return nil
+	for _, c := range slices.Backward(e.cfg.closers) {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }
 
 // Execute runs one command on a meeting: decide, append, apply. A rejected

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -27,6 +28,7 @@ type config struct {
 	snapshotEvery uint64
 	snapshotIdle  time.Duration
 	cachedReads   bool
+	closers       []io.Closer
 
 	signingKey      ed25519.PrivateKey
 	checkpointEvery time.Duration
@@ -156,6 +158,33 @@ func WithSnapshotEvery(n int) Option {
 
 // DefaultSnapshotIdle is the idle period of [WithSnapshotIdle].
 const DefaultSnapshotIdle = 30 * time.Second
+
+// CloseWith makes [Engine.Close] close c once the Engine has stopped:
+// the store the Engine runs on, and what the store runs on, so that one
+// call shuts the whole thing down, e.g. the [natsstore.Embedded] of the
+// embedded default or the [natsstore.Connection] to an external server:
+//
+//	emb, err := natsstore.OpenEmbedded(ctx, dir)
+//	...
+//	eng, err := stage.New(emb.Store, stage.CloseWith(emb))
+//	...
+//	defer eng.Close() // the Engine, then the store, the connection and the server
+//
+// Several CloseWith are closed in the reverse order of the options. Close
+// returns their errors joined with its own. If New fails, it closes
+// nothing: the caller still owns c.
+//
+// [natsstore.Embedded]: https://pkg.go.dev/github.com/productdb/stage/eventstore/natsstore#Embedded
+// [natsstore.Connection]: https://pkg.go.dev/github.com/productdb/stage/eventstore/natsstore#Connection
+func CloseWith(c io.Closer) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("stage: CloseWith: nil closer")
+		}
+		cfg.closers = append(cfg.closers, c)
+		return nil
+	}
+}
 
 // WithCachedReads serves Status, Roster and GetAccessRequests from the
 // Engine's cache, with no read of the store, while the Engine knows the
