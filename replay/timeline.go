@@ -133,7 +133,9 @@ const timelineStyle = `.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill
 // a <title> (a tooltip in browsers) and data-kind, data-user and
 // data-version attributes for tools; a host's decision mark carries
 // data-by-version instead, so that data-version and data-user name each
-// event once per user it concerns.
+// event once per user it concerns. The root element's data-start and
+// data-end (RFC 3339) and data-x0 and data-x1 (pixels) map times to x, and
+// data-top and data-bottom bound the rows, for tools that draw over it.
 func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error {
 	if h == nil {
 		return fmt.Errorf("replay: WriteTimeline: %w", ErrNoHistory)
@@ -341,8 +343,8 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 	bw := bufio.NewWriter(w)
 	q := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	q(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	q(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
-		o.Width, height, o.Width, height)
+	q(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12" data-start="%s" data-end="%s" data-x0="%d" data-x1="%d" data-top="%d" data-bottom="%d">`+"\n",
+		o.Width, height, o.Width, height, start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), left, o.Width-right, top-12, bottom)
 	q(`<title>%s</title>`+"\n", esc(o.Title))
 	q("<style>%s</style>\n", timelineStyle)
 	q(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")

@@ -81,6 +81,7 @@ type cli struct {
 	History  historyCmd  `cmd:"" help:"Print the audit trail of a meeting, or of one user."`
 	Timeline timelineCmd `cmd:"" help:"Draw a meeting's stage time, requests and decisions as an SVG picture."`
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
+	View     viewCmd     `cmd:"" help:"Serve a local web page (127.0.0.1) to explore a meeting: the timeline, a time slider showing the roster and queue, the history by user, verify's findings."`
 	WhatIf   whatifCmd   `cmd:"" name:"whatif" help:"Re-decide a meeting's recorded commands under other settings (--set MaxOnStage=4) and compare outcomes per user."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
