@@ -1,7 +1,10 @@
 // Command stagereplay answers questions about a stage audit log from the log
 // alone: who was on stage at a time or version, the pending requests, a
 // readable audit trail, a timeline picture, whether the log is intact and
-// every event was legal, and JSON Lines export and import.
+// every event was legal, and JSON Lines export and import. view serves a
+// local page to explore a meeting (timeline, a time slider with the roster
+// and queue, the history by user, verify's findings); whatif replays a
+// meeting's recorded commands under other settings and compares outcomes.
 //
 // Run the scripted demo first; it ends by printing the commands that replay
 // what it did:

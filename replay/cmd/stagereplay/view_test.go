@@ -274,6 +274,14 @@ func TestViewBrowser(t *testing.T) {
 	if want := len(h.ForUser("bob").Entries); n != float64(want) {
 		t.Errorf("history of bob shows %v entries, want %d", n, want)
 	}
+	// A link to an instant and a user: ?t=SECONDS&user=U.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"?t=1060&user=carol"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	compare(start.Add(1060 * time.Second))
+	if n := js(`document.querySelectorAll("#history li").length`); n != float64(len(h.ForUser("carol").Entries)) {
+		t.Errorf("?user=carol shows %v entries", n)
+	}
 	if v := js(`document.querySelector("#verdict").textContent`); !strings.HasPrefix(fmt.Sprint(v), "clean") {
 		t.Errorf("verdict %q", v)
 	}

@@ -41,3 +41,14 @@ func TestWhatIfCommand(t *testing.T) {
 		}
 	}
 }
+
+// The --help text names every setting --set accepts.
+func TestWhatIfHelpNamesEverySetting(t *testing.T) {
+	_, out, _ := stagereplay(t, "whatif", "--help")
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, n := range replay.SettingNames() {
+		if !strings.Contains(flat, n) {
+			t.Errorf("whatif --help does not name %s", n)
+		}
+	}
+}

@@ -124,13 +124,16 @@ async function init() {
   svg.append(cursor);
   const slider = $("#slider");
   slider.max = Math.ceil((end - start) / 1000);
-  slider.value = slider.max;
+  // ?t=SECONDS (from the start) and ?user=U make a view that can be linked to.
+  const params = new URLSearchParams(location.search);
+  slider.value = params.has("t") ? params.get("t") : slider.max;
   slider.addEventListener("input", () => show().catch(fail));
   for (const u of meta.users) {
     const o = document.createElement("option");
     o.value = o.textContent = u;
     $("#user").append(o);
   }
+  if (meta.users.includes(params.get("user"))) $("#user").value = params.get("user");
   $("#user").addEventListener("change", () => showHistory().catch(fail));
   placeFindings(await get("api/findings"));
   await showHistory();
