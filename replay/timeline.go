@@ -438,10 +438,7 @@ func acceptances(h *projections.History) []acceptance {
 				case events.TypeStageJoined, events.TypeStageLeft, events.TypeKicked, events.TypeLapsed, events.TypeStageBanned,
 					events.TypeSeatWaitlisted, events.TypeParticipantLeft, events.TypePermissionsChanged, events.TypeAccessDenied:
 					out[i].until = en.Time
-					out[i].how = "until " + strings.ToLower(string(en.Type[:1])) + string(en.Type[1:])
-					if en.Type == events.TypeStageJoined {
-						out[i].how = "then joined"
-					}
+					out[i].how = acceptanceEnd[en.Type]
 					delete(open, u)
 				}
 			}
@@ -454,6 +451,14 @@ func acceptances(h *projections.History) []acceptance {
 		}
 	}
 	return out
+}
+
+// acceptanceEnd says how an event ended an acceptance.
+var acceptanceEnd = map[events.Type]string{
+	events.TypeStageJoined: "then joined", events.TypeStageLeft: "then declined", events.TypeKicked: "revoked by a kick",
+	events.TypeLapsed: "then lapsed", events.TypeStageBanned: "ended by a ban", events.TypeSeatWaitlisted: "then waitlisted (stage full)",
+	events.TypeParticipantLeft: "then left the meeting", events.TypePermissionsChanged: "ended by a permission change",
+	events.TypeAccessDenied: "then denied",
 }
 
 // timelineRows lists the users to draw, in order of first mention: those

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -70,10 +71,11 @@ func getJSON(t *testing.T, url string, v any) int {
 	return r.StatusCode
 }
 
-// rosterAt is what "stagereplay roster SOURCE --at T --json" says.
+// rosterAt is what "stagereplay roster SOURCE --at HH:MM:SS --json" says
+// (the whole second, as a user types it and the page shows it).
 func rosterAt(t *testing.T, source string, at time.Time) projections.Roster {
 	t.Helper()
-	code, out, errs := stagereplay(t, "roster", source, "--at", at.Format(time.RFC3339), "--json")
+	code, out, errs := stagereplay(t, "roster", source, "--at", at.UTC().Format("15:04:05"), "--json")
 	if code != exitOK {
 		t.Fatalf("roster --at: %s", errs)
 	}
@@ -93,8 +95,14 @@ func TestViewServer(t *testing.T) {
 		if c := getJSON(t, url+"api/roster?at="+at, &got); c != http.StatusOK {
 			t.Fatalf("roster at %s: %d", at, c)
 		}
-		tm, _ := time.Parse(time.RFC3339, at)
-		want := rosterAt(t, webinar, tm)
+		code, out, errs := stagereplay(t, "roster", webinar, "--at", at, "--json")
+		if code != exitOK {
+			t.Fatal(errs)
+		}
+		var want projections.Roster
+		if err := json.Unmarshal([]byte(out), &want); err != nil {
+			t.Fatal(err)
+		}
 		gb, _ := json.Marshal(got)
 		wb, _ := json.Marshal(want)
 		if string(gb) != string(wb) {
@@ -284,5 +292,23 @@ func TestViewBrowser(t *testing.T) {
 	}
 	if v := js(`document.querySelector("#verdict").textContent`); !strings.HasPrefix(fmt.Sprint(v), "clean") {
 		t.Errorf("verdict %q", v)
+	}
+	// A tampered log: its finding is marked on the timeline at its event.
+	bad := startView(t, tamper(t, func(l []string) []string {
+		l[75] = strings.Replace(l[75], `"users":["heidi"]`, `"users":["kevin"]`, 1)
+		return l
+	}))
+	if err := chromedp.Do(ctx, chromedp.Navigate(bad), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if v := js(`document.querySelector("#verdict").textContent`); !strings.Contains(fmt.Sprint(v), "finding") {
+		t.Errorf("verdict on a tampered log: %q", v)
+	}
+	// The finding's mark sits at the x of the denial (version 76) it is about.
+	at := js(`(() => { const f = document.querySelector('#timeline svg g.finding[data-version="76"] line');
+		const m = document.querySelector('#timeline svg [data-version="76"]:not(g)');
+		return f && m ? [Number(f.getAttribute("x1")), m.getBBox().x + m.getBBox().width / 2] : null })()`)
+	if xs, ok := at.([]any); !ok || len(xs) != 2 || math.Abs(xs[0].(float64)-xs[1].(float64)) > 1 {
+		t.Errorf("finding at v76 placed at %v, want the x of v76's mark", at)
 	}
 }

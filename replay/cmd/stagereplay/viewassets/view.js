@@ -38,7 +38,8 @@ async function show() {
   const iso = t.toISOString();
   const mine = ++seq;
   $("#at").textContent = iso.replace("T", " ").replace(".000Z", " UTC");
-  const r = await get("api/roster?at=" + encodeURIComponent(iso));
+  // The whole second, as roster --at HH:MM:SS counts it.
+  const r = await get("api/roster?at=" + encodeURIComponent(iso.slice(0, 19) + ".999999999Z"));
   if (mine !== seq) return; // a later move of the slider wins
   fill($("#onstage"), r.onStage, (u) => u);
   fill($("#accepted"), r.accepted, (u) => u);
