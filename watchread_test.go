@@ -78,8 +78,9 @@ var (
 	viewerPerms = aggregate.Permissions{StageAccess: aggregate.CanRequest}
 )
 
-// watchInto runs Watch in a goroutine: notifications on the first channel,
-// the error that ended it (nil when the sequence just ended) on the second.
+// watchInto runs Watch in a goroutine: notifications (but Live) on the
+// first channel, the error that ended it (nil when the sequence just ended)
+// on the second.
 func watchInto(ctx context.Context, eng *stage.Engine, meeting string, from uint64) (<-chan projections.Notification, <-chan error) {
 	got := make(chan projections.Notification, 1000)
 	ended := make(chan error, 1)
@@ -89,7 +90,9 @@ func watchInto(ctx context.Context, eng *stage.Engine, meeting string, from uint
 				ended <- err
 				return
 			}
-			got <- n
+			if n.Type != projections.Live {
+				got <- n
+			}
 		}
 		ended <- nil
 	}()
