@@ -70,7 +70,7 @@ type Router struct {
 
 	mu     sync.Mutex
 	users  map[string][]*Subscription // by user id; Everyone-only ones under ""
-	all    []*Subscription // every open subscription; s.at is its index
+	all    []*Subscription            // every open subscription; s.at is its index
 	pos    projections.NotificationID // the last notification routed
 	posID  string                     // pos as text
 	isLive bool
