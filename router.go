@@ -93,6 +93,7 @@ type Subscription struct {
 	pending []projections.Notification // live ones held while it catches up
 	catchUp bool
 	stop    context.CancelFunc // ends the catch-up
+	unhook  func() bool        // stops watching Subscribe's ctx
 }
 
 // NewRouter starts a Router on meetingID, following it from now on. It
@@ -194,6 +195,9 @@ func (r *Router) drop(s *Subscription, err error) {
 	if s.stop != nil {
 		s.stop()
 	}
+	if s.unhook != nil {
+		s.unhook()
+	}
 	last := r.all[len(r.all)-1]
 	r.all[s.at], last.at = last, s.at
 	r.all[len(r.all)-1] = nil
@@ -244,7 +248,9 @@ func (r *Router) end(err error) {
 // notifications after lastID, read from the store, then Live, then the
 // live ones, with no gap and no duplicate. "" starts from now.
 //
-// Subscribe waits (bounded by ctx) until the router is live. It returns an
+// Subscribe waits (bounded by ctx) until the router is live; the
+// subscription then lasts until ctx is done (Err is then ctx's error), its
+// Close, or the router's end. It returns an
 // error wrapping aggregate.ErrInvalidCommand for an invalid user id or
 // lastID, the router's error once it has ended, or ctx's error.
 func (r *Router) Subscribe(ctx context.Context, userID, lastID string) (*Subscription, error) {
@@ -282,6 +288,11 @@ func (r *Router) Subscribe(ctx context.Context, userID, lastID string) (*Subscri
 	}
 	s.at = len(r.all)
 	r.all = append(r.all, s)
+	s.unhook = context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.drop(s, ctx.Err())
+	})
 	r.users[userID] = append(r.users[userID], s)
 	return s, nil
 }
@@ -355,8 +366,8 @@ func (s *Subscription) catchUpFrom(ctx context.Context, lastID string, pos proje
 func (s *Subscription) C() <-chan projections.Notification { return s.c }
 
 // Err returns why the subscription ended: [ErrSlowConsumer],
-// [ErrRouterClosed], [ErrClosed], a store error, or nil while it runs or
-// after its own Close.
+// [ErrRouterClosed], [ErrClosed], a store error, the error of Subscribe's
+// ctx, or nil while it runs or after its own Close.
 func (s *Subscription) Err() error {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()

@@ -117,6 +117,18 @@ func TestRouter_fanOut(t *testing.T) {
 		if n := r.Subscribers(); n != 4 {
 			t.Errorf("%d subscribers after one closed", n)
 		}
+		// A subscription lasts as long as Subscribe's ctx (an SSE request's).
+		sctx, stop := context.WithCancel(ctx)
+		s, err := r.Subscribe(sctx, "carol", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		for range s.C() {
+		}
+		if !errors.Is(s.Err(), context.Canceled) || r.Subscribers() != 4 {
+			t.Errorf("after its ctx ended: %v, %d subscribers", s.Err(), r.Subscribers())
+		}
 	})
 }
 
