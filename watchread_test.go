@@ -80,22 +80,34 @@ var (
 
 // watchInto runs Watch in a goroutine: notifications (but Live) on the
 // first channel, the error that ended it (nil when the sequence just ended)
-// on the second.
+// on the second. It returns once the watch is live (or has ended): a
+// command issued then is notified.
 func watchInto(ctx context.Context, eng *stage.Engine, meeting string, from uint64) (<-chan projections.Notification, <-chan error) {
 	got := make(chan projections.Notification, 1000)
 	ended := make(chan error, 1)
+	live := make(chan struct{})
 	go func() {
+		defer func() {
+			select {
+			case <-live:
+			default:
+				close(live)
+			}
+		}()
 		for n, err := range eng.Watch(ctx, meeting, from) {
 			if err != nil {
 				ended <- err
 				return
 			}
-			if n.Type != projections.Live {
+			if n.Type == projections.Live {
+				close(live)
+			} else {
 				got <- n
 			}
 		}
 		ended <- nil
 	}()
+	<-live
 	return got, ended
 }
 
@@ -143,7 +155,6 @@ func TestEngine_WatchReadsOnlyItsMeeting(t *testing.T) {
 	defer stop()
 	got, ended := watchInto(wctx, eng, "a", 0) // a has no events yet
 	oldGot, oldEnded := watchInto(wctx, fallback, "a", 0)
-	time.Sleep(10 * time.Millisecond)
 	eng.AddParticipant(ctx, "a", aggregate.Participant{UserID: "alice", Permissions: hostPerms})
 	eng.AddParticipant(ctx, "a", aggregate.Participant{UserID: "bob", Permissions: viewerPerms})
 	for i := range 20 {
@@ -253,7 +264,6 @@ func TestEngine_WatchCorrupt_jetstream(t *testing.T) {
 	}
 	res, _ := eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: hostPerms})
 	got, ended := watchInto(ctx, eng, "w", 0)
-	time.Sleep(20 * time.Millisecond)
 	bad := storetest.Event("w", res.Version+1, events.Hash{7}) // sealed, but linked to nothing
 	data, _ := events.Marshal(&bad)
 	js, _ := jetstream.New(emb.Conn)
