@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 
 	"github.com/productdb/stage/aggregate"
@@ -35,9 +36,10 @@ import (
 //
 // The sequence ends when the caller stops ranging; when ctx is done (it
 // then yields ctx's error once); when the Engine is closed (it then yields
-// [ErrClosed] once, also while it waits for events); or after yielding a
-// store error or an error wrapping eventstore.ErrCorrupt for an event that
-// breaks the hash chain.
+// [ErrClosed] once, also while it waits for events); when the store is
+// closed under it (an error wrapping both ErrClosed and
+// eventstore.ErrClosed); or after yielding a store error or an error
+// wrapping eventstore.ErrCorrupt for an event that breaks the hash chain.
 //
 // Watch reads only the watched meeting's events when the store implements
 // [eventstore.MeetingSubscriber] (the in-memory store and the JetStream
@@ -98,6 +100,8 @@ func (e *Engine) watch(ctx context.Context, name, meetingID string, after projec
 				err = ctx.Err()
 			case errors.Is(context.Cause(wctx), ErrClosed):
 				err = ErrClosed
+			case errors.Is(err, eventstore.ErrClosed):
+				err = fmt.Errorf("%w: %w", ErrClosed, err) // the store was closed under it
 			}
 			yield(projections.Notification{}, err)
 		}

@@ -272,3 +272,46 @@ func TestEngine_WatchAfter(t *testing.T) {
 		}
 	})
 }
+
+// TestEngine_WatchStoreClosed_jetstream: the JetStream store closed under
+// a running Watch (the Engine still open) ends it with an error wrapping
+// both stage.ErrClosed and eventstore.ErrClosed, not a raw nats error.
+func TestEngine_WatchStoreClosed_jetstream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	emb, err := natsstore.OpenEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	eng, err := stage.New(emb.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: hostPerms})
+	ended := make(chan error, 1)
+	live := make(chan struct{})
+	go func() {
+		for n, err := range eng.Watch(ctx, "w", 0) {
+			if err != nil {
+				ended <- err
+				return
+			}
+			if n.Type == projections.Live {
+				close(live)
+			}
+		}
+		ended <- nil
+	}()
+	<-live
+	emb.Close()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, stage.ErrClosed) || !errors.Is(err, eventstore.ErrClosed) {
+			t.Errorf("Watch ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch runs 10s after the store was closed")
+	}
+}
