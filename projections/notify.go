@@ -361,9 +361,30 @@ func notify(after *aggregate.State, e *events.Envelope, ts []Transition) []Notif
 		u := add(StageRosterUpdate, Everyone, "")
 		u.Stage, u.OnStage = stage, after.OnStageCount()
 	}
-	v := strconv.FormatUint(e.Version, 10) + "."
-	for i := range out {
-		out[i].ID = v + strconv.Itoa(i)
-	}
+	setIDs(out, e.Version)
 	return out
+}
+
+// setIDs sets the IDs "<v>.<i>" of ns, in one allocation: they are
+// substrings of one string.
+func setIDs(ns []Notification, v uint64) {
+	if len(ns) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(len(ns) * 24)
+	var num [20]byte
+	ends := make([]int, 0, 16)
+	for i := range ns {
+		b.Write(strconv.AppendUint(num[:0], v, 10))
+		b.WriteByte('.')
+		b.Write(strconv.AppendInt(num[:0], int64(i), 10))
+		ends = append(ends, b.Len())
+	}
+	all := b.String()
+	start := 0
+	for i, end := range ends {
+		ns[i].ID = all[start:end]
+		start = end
+	}
 }
