@@ -137,8 +137,9 @@ func runCallers(b *testing.B, callers, n int, op func(c, i int) error) timing {
 }
 
 // report adds the round's metrics to b: unit per second, p50 and p99
-// latency in microseconds, and the cores the process used (CPU time over
-// wall time; the machine has 2).
+// latency in microseconds, the cores the process used (CPU time over wall
+// time; the machine has 2) and the CPU time per operation in
+// microseconds (the embedded server's included).
 func (t timing) report(b *testing.B, n int, unit string) {
 	b.ReportMetric(float64(n)/t.wall.Seconds(), unit)
 	if len(t.lat) > 0 {
@@ -147,6 +148,7 @@ func (t timing) report(b *testing.B, n int, unit string) {
 		b.ReportMetric(float64(t.lat[len(t.lat)*99/100].Microseconds()), "p99-us")
 	}
 	b.ReportMetric(t.cpu.Seconds()/t.wall.Seconds(), "cores")
+	b.ReportMetric(float64(t.cpu.Microseconds())/float64(n), "cpu-us/op")
 }
 
 // Ours: the Engine on the JetStream store, callers goroutines over

@@ -129,6 +129,7 @@ var units = []struct {
 	{"p50-us", "p50 latency (us)", false, true},
 	{"p99-us", "p99 latency (us)", false, true},
 	{"cores", "cores used (of 2)", false, false},
+	{"cpu-us/op", "CPU per command (us)", false, true},
 }
 
 // Table returns the markdown table of runs' medians and ratios.
@@ -221,7 +222,7 @@ func cell(vs []float64, unit string) string {
 	}
 	m := Median(vs)
 	switch {
-	case unit == "cores" || unit == "ms/load" && m < 100:
+	case unit == "cores" || m < 100 && (unit == "ms/load" || unit == "cpu-us/op"):
 		return fmt.Sprintf("%.2f %s", m, unit)
 	case m >= 100_000:
 		return fmt.Sprintf("%.0fk %s", m/1000, unit)
