@@ -95,7 +95,7 @@ var (
 )
 
 // invalidIDs are ids that must be refused before anything is stored.
-var invalidIDs = []string{"", strings.Repeat("x", events.MaxIDLen+1), "a\x00b", "a b", "a\tb", "a.b", "*", "a>", "\xff", "a\u00a0"}
+var invalidIDs = []string{"", strings.Repeat("x", events.MaxIDLen+1), "a\x00b", "a\tb", "a\nb", "\xff", "a\u0085"}
 
 type machine struct {
 	slow  *slowStore
