@@ -9,10 +9,11 @@
 //	store := eventstore.NewMemory()
 //	eng, err := stage.New(store)
 //	eng.AddParticipant(ctx, "webinar-1", aggregate.Participant{UserID: "alice",
-//		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}})
-//	eng.RequestAccess(ctx, "webinar-1", "bob")          // bob asks
-//	eng.GrantAccess(ctx, "webinar-1", "alice", "bob")   // alice lets him up
-//	eng.Join(ctx, "webinar-1", "bob")                   // bob goes on stage
+//		Permissions: aggregate.PresetHost.Permissions()})
+//	eng.RequestAccess(ctx, "webinar-1", "bob")                    // bob asks
+//	eng.GrantAccess(ctx, "webinar-1", "alice", []string{"bob"})   // alice lets him up
+//	eng.Join(ctx, "webinar-1", "bob", stage.WithIdempotencyKey(k)) // bob goes on stage; safe to retry
+//	eng.Kick(ctx, "webinar-1", "alice", []string{"bob"}, stage.WithReason("time is up"))
 //
 // # What the engine does with one command
 //

@@ -39,7 +39,7 @@ func TestJetStream_AnyMeetingIDs(t *testing.T) {
 				return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: bob, Permissions: jsPresets[1]})
 			},
 			func() (stage.Result, error) { return eng.RequestAccess(ctx, m, bob) },
-			func() (stage.Result, error) { return eng.GrantAccess(ctx, m, alice, bob) },
+			func() (stage.Result, error) { return eng.GrantAccess(ctx, m, alice, []string{bob}) },
 			func() (stage.Result, error) {
 				return eng.Execute(ctx, m, aggregate.Command{Actor: bob, Action: aggregate.Join{}}, stage.WithIdempotencyKey("join-1"))
 			},

@@ -224,6 +224,9 @@ func jsVerify(t jsT, st eventstore.Store, meetings []string, acks *jsAcks, engin
 		want, _ := json.Marshal(projections.RosterOf(s))
 		for i, eng := range engines {
 			r, err := eng.Roster(ctx, m)
+			if errors.Is(err, aggregate.ErrNoMeeting) && s.Version() == 0 {
+				continue // no event in the log: no meeting
+			}
 			if err != nil {
 				t.Fatalf("engine %d roster of %s: %v", i, m, err)
 			}
@@ -817,7 +820,7 @@ func TestJetStream_HostileInput(t *testing.T) {
 		t.Fatalf("hostile commands stored %d events", len(after)-len(before)-1)
 	}
 	// The meeting goes on.
-	if _, err := eng.DenyAccess(ctx, "h1", "host", "ann"); err != nil {
+	if _, err := eng.DenyAccess(ctx, "h1", "host", []string{"ann"}); err != nil {
 		t.Fatal(err)
 	}
 

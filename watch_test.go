@@ -46,7 +46,7 @@ func TestEngine_Watch(t *testing.T) {
 	// them or receives them live, it notifies from the version asked.
 	res, _ := eng.RequestAccess(ctx, m, "bob")
 	eng.RequestAccess(ctx, "other", "zed")
-	eng.GrantAccess(ctx, m, "alice", "bob")
+	eng.GrantAccess(ctx, m, "alice", []string{"bob"})
 	want := []string{
 		"stageStatusUpdate bob", "newStageRequest alice", "stageAccessRequestUpdate alice",
 		"stageStatusUpdate bob", "stageRequestApproved bob", "stageAccessRequestUpdate alice",
@@ -90,7 +90,7 @@ func TestEngine_Watch(t *testing.T) {
 		t.Errorf("replayed %d notifications", n)
 	}
 
-	for _, err := range eng.Watch(ctx, "bad.id", 0) {
+	for _, err := range eng.Watch(ctx, "bad\x00id", 0) {
 		if !errors.Is(err, aggregate.ErrInvalidCommand) {
 			t.Errorf("bad meeting id: %v", err)
 		}
@@ -106,7 +106,7 @@ func ExampleEngine_Watch() {
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: host})
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "bob", Permissions: viewer})
 	eng.RequestAccess(ctx, "w", "bob")
-	eng.GrantAccess(ctx, "w", "alice", "bob")
+	eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 
 	// Replay from version 3 (bob's request); a backend would forward each
 	// notification to its recipient's socket, and range until ctx ends.

@@ -52,7 +52,7 @@ func TestJetStreamSource_anyMeetingIDs(t *testing.T) {
 				return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "Bob B.", Permissions: viewer})
 			},
 			func() (stage.Result, error) { return eng.RequestAccess(ctx, m, "Bob B.") },
-			func() (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice@example.com", "Bob B.") },
+			func() (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice@example.com", []string{"Bob B."}) },
 			func() (stage.Result, error) { return eng.Join(ctx, m, "Bob B.") },
 		} {
 			if _, err := step(); err != nil {
