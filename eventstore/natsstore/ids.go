@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/productdb/stage/events"
 )
 
 // How a meeting id becomes part of a NATS name. The store owns two forms,
@@ -101,15 +103,16 @@ func SubjectToken(meetingID string) string {
 }
 
 // MeetingOfToken returns the meeting id whose [SubjectToken] is token, and
-// false when no id has that token (a '*' not followed by two upper-case hex
-// digits, an escape of a byte that needs none, a byte that needs one, or
-// an empty token).
+// false when no valid id (events.ValidateID) has that token: a '*' not
+// followed by two upper-case hex digits, an escape of a byte that needs
+// none, a byte that needs one, an empty token, or one that decodes to an
+// id too long or with a control character.
 func MeetingOfToken(token string) (string, bool) {
 	if token == "" {
 		return "", false
 	}
 	if !strings.Contains(token, "*") {
-		return token, SubjectToken(token) == token
+		return token, events.ValidateID(token) == nil && SubjectToken(token) == token
 	}
 	b := make([]byte, 0, len(token))
 	for i := 0; i < len(token); i++ {
@@ -131,7 +134,7 @@ func MeetingOfToken(token string) (string, bool) {
 	}
 	id := string(b)
 	// Canonical only: the token an id has, not another spelling of it.
-	if SubjectToken(id) != token {
+	if events.ValidateID(id) != nil || SubjectToken(id) != token {
 		return "", false
 	}
 	return id, true

@@ -124,6 +124,7 @@ func TestMeetingOfToken_RefusesNonCanonical(t *testing.T) {
 		"", "a*", "a*2", "a*2e", "*zz", "*41", // not an escape, lower case, an escape of 'A' (needs none)
 		"a.b", "a b", "*", ">", "\ufffd", "a\xffb", "a\tb", // bytes an id's token never holds
 		"*2E*", "a*2Eb*", // a trailing '*'
+		"a*00b", "*09", "*0A", // an escape of a control character: no id holds one
 	} {
 		if id, ok := MeetingOfToken(tok); ok {
 			t.Errorf("MeetingOfToken(%q) = %q, true; want no meeting", tok, id)
