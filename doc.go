@@ -86,8 +86,9 @@
 //
 // Rejections wrap one of aggregate.ErrPermissionDenied,
 // aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
-// aggregate.ErrInvalidCommand, aggregate.ErrStageFull or
-// aggregate.ErrCooldown; errors.As with *aggregate.Error gives the
+// aggregate.ErrInvalidCommand, aggregate.ErrStageFull,
+// aggregate.ErrCooldown, aggregate.ErrKeyReused or aggregate.ErrNoMeeting
+// (a meeting with no events); errors.As with *aggregate.Error gives the
 // command, the user and the reason. Conflicts that outlast the retries wrap
 // eventstore.ErrConflict; damaged history wraps eventstore.ErrCorrupt.
 package stage
