@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,10 @@ type Engine struct {
 
 	// cost is what an append costs, to group commands only when it pays (group.go).
 	cost appendCost
+
+	// following reports whether the store's follower is current (nil
+	// without WithCachedReads).
+	following func() bool
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -69,6 +74,12 @@ type meeting struct {
 	// guarded by lock), and whether a snapshot write is in flight.
 	snapVersion uint64
 	snapping    atomic.Bool
+	// foldedTo is the version a load reached by folding at least
+	// pastMin events past the latest snapshot (0 when it did not): the
+	// meeting's first write after that snapshots it, so a crash before
+	// eviction, Close or the idle sweep costs the next Engine no such
+	// fold (guarded by lock).
+	foldedTo uint64
 	// How many events the state is past its latest snapshot, and when a
 	// caller last released the meeting (Unix nanoseconds): set on release,
 	// read without the lock by eviction, Close and the idle sweep.
@@ -76,6 +87,13 @@ type meeting struct {
 	usedAt atomic.Int64
 
 	q queue // commands waiting to join the head's append (group.go)
+
+	// loaded is set when the caller holding the lock loaded the state
+	// from the store (it is as new as a catch-up); the caller clears it.
+	loaded bool
+	// head is the highest store position of the meeting's events that
+	// the store's follower reported (WithCachedReads).
+	head atomic.Uint64
 
 	users int           // callers holding or waiting for the meeting; e.mu guards it
 	elem  *list.Element // place in e.lru; e.mu guards it
@@ -130,6 +148,20 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 	if cfg.checkpointEvery > 0 {
 		e.checkpoints = newCheckpointer(e)
 	}
+	if cfg.cachedReads {
+		hf, ok := store.(eventstore.HeadFollower)
+		if !ok {
+			e.stopTicks()
+			return nil, fmt.Errorf("stage: New: WithCachedReads needs a store that reports appends (eventstore.HeadFollower); %T does not", store)
+		}
+		// Close cancels tickCtx: the follower ends with the Engine.
+		current, err := hf.FollowHeads(e.tickCtx, e.appended)
+		if err != nil {
+			e.stopTicks()
+			return nil, fmt.Errorf("stage: New: following the store's appends: %w", err)
+		}
+		e.following = current
+	}
 	e.startIdleSweep()
 	return e, nil
 }
@@ -140,8 +172,9 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 // its latest snapshot (see [WithSnapshotEvery]; bounded by
 // [CloseSnapshotTimeout] in all), so that the next Engine loads them from
 // their head. With [WithCheckpoints], it then writes the last
-// checkpoints and returns that write's error. It does not close the store.
-// Close is idempotent.
+// checkpoints and returns that write's error. It does not close the store,
+// unless it was given to [CloseWith] (then Close closes it last, and
+// returns its error too). Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -162,10 +195,14 @@ func (e *Engine) Close() error {
 	e.ticking.Wait()
 	e.snapshots.Wait()
 	e.snapshotAll()
+	var err error
 	if e.checkpoints != nil {
-		return e.checkpoints.close()
+		err = e.checkpoints.close()
 	}
-	return nil
+	for _, c := range slices.Backward(e.cfg.closers) {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }
 
 // Execute runs one command on a meeting: decide, append, apply. A rejected
@@ -258,8 +295,8 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	}
 	// fresh says the state was caught up with the store during this call:
 	// a rejection must be decided on state at least that new.
-	fresh := false
-	if m.stale || tick {
+	fresh := m.loaded && !m.stale
+	if m.stale || tick && !fresh {
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{}, err
 		}
@@ -583,12 +620,14 @@ func (e *Engine) acquireOr(ctx context.Context, meetingID string, req *groupReq)
 		e.unuse(m)
 		return nil, nil, ctx.Err()
 	}
+	m.loaded = false
 	if m.state == nil {
 		if err := e.load(ctx, m); err != nil {
 			m.state = nil
 			e.release(m)
 			return nil, nil, err
 		}
+		m.loaded = true
 	}
 	return m, nil, nil
 }
@@ -663,9 +702,11 @@ func (e *Engine) catchUp(ctx context.Context, m *meeting) error {
 	return nil
 }
 
-// read runs f on the meeting's current state, caught up with the store, as
-// it is at the engine clock's now: lapses due and not yet recorded are
-// applied (aggregate.At), so reads never show an expired status.
+// read runs f on the meeting's current state, caught up with the store
+// (unless the state was loaded during this call, or the store's follower
+// says the cache is current: see WithCachedReads), as it is at the engine
+// clock's now: lapses due and not yet recorded are applied (aggregate.At),
+// so reads never show an expired status.
 func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*aggregate.State) error) error {
 	if err := validMeeting(command, meetingID); err != nil {
 		return err
@@ -675,11 +716,38 @@ func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*ag
 		return err
 	}
 	defer e.release(m)
-	if err := e.catchUp(ctx, m); err != nil {
-		return err
+	if !m.loaded && !e.current(m) {
+		if err := e.catchUp(ctx, m); err != nil {
+			return err
+		}
+		m.stale = false
 	}
-	m.stale = false
 	return f(aggregate.At(m.state, e.now(m.state)))
+}
+
+// current reports whether the cached state of a meeting the caller holds
+// has every event the store's follower reported (WithCachedReads), and
+// the follower is current.
+func (e *Engine) current(m *meeting) bool {
+	return e.following != nil && !m.stale && m.head.Load() <= m.seq && e.following()
+}
+
+// appended is the store follower's report of an append: it raises the
+// meeting's head if the meeting is cached. A meeting cached later loads
+// what the store holds then.
+func (e *Engine) appended(meetingID string, seq uint64) {
+	e.mu.Lock()
+	m := e.meetings[meetingID]
+	e.mu.Unlock()
+	if m == nil {
+		return
+	}
+	for {
+		old := m.head.Load()
+		if seq <= old || m.head.CompareAndSwap(old, seq) {
+			return
+		}
+	}
 }
 
 // newID returns a UUID v7, falling back to v4 if the clock source fails.

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -27,6 +28,8 @@ type config struct {
 
 	snapshotEvery uint64
 	snapshotIdle  time.Duration
+	cachedReads   bool
+	closers       []io.Closer
 
 	signingKey      ed25519.PrivateKey
 	checkpointEvery time.Duration
@@ -156,6 +159,61 @@ func WithSnapshotEvery(n int) Option {
 
 // DefaultSnapshotIdle is the idle period of [WithSnapshotIdle].
 const DefaultSnapshotIdle = 30 * time.Second
+
+// CloseWith makes [Engine.Close] close c once the Engine has stopped:
+// the store the Engine runs on, and what the store runs on, so that one
+// call shuts the whole thing down, e.g. the [natsstore.Embedded] of the
+// embedded default or the [natsstore.Connection] to an external server:
+//
+//	emb, err := natsstore.OpenEmbedded(ctx, dir)
+//	...
+//	eng, err := stage.New(emb.Store, stage.CloseWith(emb))
+//	...
+//	defer eng.Close() // the Engine, then the store, the connection and the server
+//
+// Several CloseWith are closed in the reverse order of the options. Close
+// returns their errors joined with its own. If New fails, it closes
+// nothing: the caller still owns c.
+//
+// [natsstore.Embedded]: https://pkg.go.dev/github.com/productdb/stage/eventstore/natsstore#Embedded
+// [natsstore.Connection]: https://pkg.go.dev/github.com/productdb/stage/eventstore/natsstore#Connection
+func CloseWith(c io.Closer) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("stage: CloseWith: nil closer")
+		}
+		cfg.closers = append(cfg.closers, c)
+		return nil
+	}
+}
+
+// WithCachedReads serves Status, Roster and GetAccessRequests from the
+// Engine's cache, with no read of the store, while the Engine knows the
+// cache holds every event of the meeting: the Engine follows the store's
+// appends (one follower per Engine, whatever the number of meetings; the
+// store must implement [eventstore.HeadFollower], as the in-memory and
+// JetStream stores do) and reads the store only for a meeting another
+// writer has appended to since, or while the follower is not current (a
+// lost connection, until it has caught up again).
+//
+// What a read then shows: every command this Engine acknowledged before
+// the read began, always; another Engine's write as soon as the follower
+// reported it. On the in-memory store that is before the other Engine's
+// call returns, so nothing changes. On JetStream it is the delivery of one
+// small message from the server (well under a millisecond on one machine,
+// a network hop in a cluster): a read that begins right after another
+// Engine acknowledged a command may not show it yet. Without this option
+// (the default) every read catches up with the store first, and shows
+// every write acknowledged before it began, by any Engine.
+//
+// Commands are not affected: they are decided on the cache and guarded by
+// the store as always.
+func WithCachedReads() Option {
+	return func(c *config) error {
+		c.cachedReads = true
+		return nil
+	}
+}
 
 // WithSnapshotIdle sets how long a cached meeting goes unused (no command,
 // no read) before the engine snapshots it, if it is far enough past its

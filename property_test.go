@@ -133,7 +133,10 @@ func (m *machine) init(t *rapid.T) {
 	// behind an append; they group them whatever appends cost.
 	slow := &slowStore{Memory: m.store}
 	m.slow = slow
-	eng, err := stage.New(slow, stage.WithClock(m.clock.Now))
+	// The first Engine, whose reads are checked against the model, serves
+	// them from its cache while the store reports no newer event (the
+	// second one writes too).
+	eng, err := stage.New(slow, stage.WithClock(m.clock.Now), stage.WithCachedReads())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"ReadAll", testReadAll},
 		{"Subscribe", testSubscribe},
 		{"SubscribeMeeting", testSubscribeMeeting},
+		{"FollowHeads", testFollowHeads},
 		{"InvalidEvents", testInvalidEvents},
 		{"MeetingsIsolated", testMeetingsIsolated},
 		{"StopEarly", testStopEarly},

@@ -192,6 +192,7 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 		"requests " + q + " --version " + fmt.Sprint(live.Version/3),
 		"history  " + q + " --user bob",
 		"timeline " + q + " -o timeline.svg",
+		"whatif   " + q + " --set MaxOnStage=2 --set InvitationTTL=30s",
 		"verify   " + q + " --public-key " + quote(pubPath),
 		"export   " + q + " -o " + c.Meeting + ".jsonl",
 	} {
