@@ -221,7 +221,10 @@ func (e *Engine) Close() error {
 // The membership commands (AddParticipant, RemoveParticipant,
 // UpdatePermissions, Disconnect, Reconnect) are the backend's: they carry
 // no Actor, and one that does fails with aggregate.ErrPermissionDenied.
-// For idempotency keys, see [WithIdempotencyKey].
+// For idempotency keys, see [WithIdempotencyKey]; the other options are
+// [WithCorrelationID] and [WithReason]. On a meeting with no events, every
+// command but AddParticipant (which starts the meeting) fails with an error
+// wrapping aggregate.ErrNoMeeting.
 //
 // Commands of one meeting run one at a time, each decided on the state
 // the previous one left; while one is being appended, commands without a
@@ -250,6 +253,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	}
 	if xc.correlation != "" {
 		cmd.CorrelationID = xc.correlation
+	}
+	if err := withReason(&cmd, name, xc.reason); err != nil {
+		return Result{}, err
 	}
 	// The first event's id doubles as the command id when the caller gave
 	// none: one UUID instead of two on the common path. Such a key is new
@@ -753,18 +759,27 @@ func newID() uuid.UUID {
 	return id
 }
 
+// noMeeting is the answer of a read of a meeting with no events.
+func noMeeting(command string) error {
+	return &aggregate.Error{Command: command, Err: aggregate.ErrNoMeeting, Reason: "the meeting has no events"}
+}
+
 func invalidID(command, what string, err error) error {
 	return &aggregate.Error{Command: command, Err: aggregate.ErrInvalidCommand, Reason: what + ": " + err.Error(), Cause: err}
 }
 
 // Status returns userID's stage status in the meeting. A user who is not a
-// participant gets an error wrapping aggregate.ErrNotParticipant.
+// participant gets an error wrapping aggregate.ErrNotParticipant; in a
+// meeting with no events, an error wrapping aggregate.ErrNoMeeting.
 func (e *Engine) Status(ctx context.Context, meetingID, userID string) (aggregate.Status, error) {
 	if err := events.ValidateID(userID); err != nil {
 		return 0, invalidID("Status", "user", err)
 	}
 	var st aggregate.Status
 	err := e.read(ctx, "Status", meetingID, func(s *aggregate.State) error {
+		if s.Version() == 0 {
+			return noMeeting("Status")
+		}
 		st = s.Status(userID)
 		if st == 0 {
 			return &aggregate.Error{Command: "Status", UserID: userID, Err: aggregate.ErrNotParticipant, Reason: "not in the meeting"}
@@ -774,11 +789,14 @@ func (e *Engine) Status(ctx context.Context, meetingID, userID string) (aggregat
 	return st, err
 }
 
-// Roster returns the meeting's current roster. A meeting with no events has
-// an empty roster at version 0.
+// Roster returns the meeting's current roster. A meeting with no events
+// is no meeting: an error wrapping aggregate.ErrNoMeeting.
 func (e *Engine) Roster(ctx context.Context, meetingID string) (projections.Roster, error) {
 	var r projections.Roster
 	err := e.read(ctx, "Roster", meetingID, func(s *aggregate.State) error {
+		if s.Version() == 0 {
+			return noMeeting("Roster")
+		}
 		r = projections.RosterOf(s)
 		return nil
 	})
@@ -787,7 +805,8 @@ func (e *Engine) Roster(ctx context.Context, meetingID string) (projections.Rost
 
 // GetAccessRequests returns the meeting's pending requests, oldest first.
 // Only a host may list them (else an error wrapping
-// aggregate.ErrPermissionDenied).
+// aggregate.ErrPermissionDenied); a meeting with no events is no meeting
+// (an error wrapping aggregate.ErrNoMeeting).
 func (e *Engine) GetAccessRequests(ctx context.Context, meetingID, actorID string) ([]projections.AccessRequest, error) {
 	var out []projections.AccessRequest
 	err := e.read(ctx, "GetAccessRequests", meetingID, func(s *aggregate.State) error {

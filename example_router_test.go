@@ -32,9 +32,9 @@ func ExampleEngine_NewRouter() {
 	fmt.Println(live.ID, live.Type)
 
 	eng.RequestAccess(ctx, "w", "bob")
-	eng.GrantAccess(ctx, "w", "alice", "bob")
+	eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 	eng.Join(ctx, "w", "bob")
-	eng.Kick(ctx, "w", "alice", "bob")
+	eng.Kick(ctx, "w", "alice", []string{"bob"})
 	for n := range sub.C() {
 		switch n.Type {
 		case projections.StageStatusUpdate:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/events"
 )
@@ -277,11 +278,13 @@ func WithCheckpoints(interval time.Duration, sinks ...checkpoint.Sink) Option {
 	}
 }
 
-// ExecOption configures one [Engine.Execute] call.
+// ExecOption configures one command: an [Engine.Execute] call, or a call
+// of any of the Engine's command methods (GrantAccess, Kick, ...), which
+// all take the same trailing options.
 type ExecOption func(*execConfig)
 
 type execConfig struct {
-	key, correlation string
+	key, correlation, reason string
 }
 
 // WithIdempotencyKey sets the command's idempotency key. Keys belong to the
@@ -309,6 +312,46 @@ func WithIdempotencyKey(key string) ExecOption {
 // command's events.
 func WithCorrelationID(id string) ExecOption {
 	return func(c *execConfig) { c.correlation = id }
+}
+
+// WithReason records a free-text reason (at most aggregate.MaxReasonLen
+// bytes of UTF-8, no control character but newline and tab) in the event of a
+// DenyAccess or a Kick, the only commands whose events carry one; the
+// users it concerns are told it. On any other command a non-empty reason
+// fails with aggregate.ErrInvalidCommand, nothing stored; so does a reason
+// on a command whose own Reason field already holds a different one. An
+// empty reason is no reason.
+func WithReason(reason string) ExecOption {
+	return func(c *execConfig) { c.reason = reason }
+}
+
+// withReason puts the reason of [WithReason] into cmd's action, or returns
+// an error wrapping aggregate.ErrInvalidCommand when the action has no
+// place for one.
+func withReason(cmd *aggregate.Command, name, reason string) error {
+	if reason == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return &aggregate.Error{Command: name, Err: aggregate.ErrInvalidCommand, Reason: "reason: " + why}
+	}
+	switch a := cmd.Action.(type) {
+	case aggregate.DenyAccess:
+		if a.Reason != "" && a.Reason != reason {
+			return bad("the command has another reason already")
+		}
+		a.Reason = reason
+		cmd.Action = a
+	case aggregate.Kick:
+		if a.Reason != "" && a.Reason != reason {
+			return bad("the command has another reason already")
+		}
+		a.Reason = reason
+		cmd.Action = a
+	default:
+		return bad(name + " records no reason (only DenyAccess and Kick do)")
+	}
+	return nil
 }
 
 // ErrClosed is returned by an Engine's methods after Close.

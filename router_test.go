@@ -86,10 +86,10 @@ func TestRouter_fanOut(t *testing.T) {
 		}
 		eng.RequestAccess(ctx, "w", "bob")
 		eng.RequestAccess(ctx, "w", "carol")
-		eng.GrantAccess(ctx, "w", "alice", "bob")
+		eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 		eng.Join(ctx, "w", "bob")
-		eng.DenyAccess(ctx, "w", "hank", []string{"carol"}...)
-		res, err := eng.Kick(ctx, "w", "alice", "bob")
+		eng.DenyAccess(ctx, "w", "hank", []string{"carol"})
+		res, err := eng.Kick(ctx, "w", "alice", []string{"bob"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,9 +246,9 @@ func TestRouter_resume(t *testing.T) {
 		// Commands while it is away, and while it comes back.
 		cmds := func(n int) (last stage.Result) {
 			for i := range n {
-				eng.GrantAccess(ctx, "w", "alice", "bob")
+				eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 				eng.Join(ctx, "w", "bob")
-				last, _ = eng.Kick(ctx, "w", "hank", []string{"bob"}...)
+				last, _ = eng.Kick(ctx, "w", "hank", []string{"bob"})
 				if i%2 == 0 {
 					eng.RequestAccess(ctx, "w", "carol")
 				} else {

@@ -48,7 +48,7 @@ func TestEngine_Watch(t *testing.T) {
 	// them or receives them live, it notifies from the version asked.
 	res, _ := eng.RequestAccess(ctx, m, "bob")
 	eng.RequestAccess(ctx, "other", "zed")
-	eng.GrantAccess(ctx, m, "alice", "bob")
+	eng.GrantAccess(ctx, m, "alice", []string{"bob"})
 	want := []string{
 		"stageStatusUpdate bob", "newStageRequest alice", "stageAccessRequestUpdate alice",
 		"stageStatusUpdate bob", "stageRequestApproved bob", "stageAccessRequestUpdate alice",
@@ -108,7 +108,7 @@ func ExampleEngine_Watch() {
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: host})
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "bob", Permissions: viewer})
 	eng.RequestAccess(ctx, "w", "bob")
-	eng.GrantAccess(ctx, "w", "alice", "bob")
+	eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 
 	// Replay from version 3 (bob's request); a backend would forward each
 	// notification to its recipient's socket (with its ID, the resume

@@ -224,8 +224,8 @@ func TestEngine_WatchAfter(t *testing.T) {
 			eng.RequestAccess(ctx, "w", u) // five notifications each
 		}
 		eng.AddParticipant(ctx, "other", aggregate.Participant{UserID: "zed", Permissions: viewerPerms})
-		eng.GrantAccess(ctx, "w", "alice", "bob", "carol")
-		eng.DenyAccess(ctx, "w", "hank", "dave")
+		eng.GrantAccess(ctx, "w", "alice", []string{"bob", "carol"})
+		eng.DenyAccess(ctx, "w", "hank", []string{"dave"})
 
 		all, live := untilLive(t, eng.Watch(ctx, "w", 1))
 		if len(all) < 20 || live.ID != fmt.Sprint(live.Version) {
@@ -256,7 +256,7 @@ func TestEngine_WatchAfter(t *testing.T) {
 		eng.Close()
 		eng = reopen()
 		eng.Join(ctx, "w", "bob")
-		eng.Kick(ctx, "w", "alice", "bob")
+		eng.Kick(ctx, "w", "alice", []string{"bob"})
 		all2, _ := untilLive(t, eng.Watch(ctx, "w", 1))
 		got, _ := untilLive(t, eng.WatchAfter(ctx, "w", live.ID))
 		if !slices.Equal(ids(got), ids(all2[len(all):])) || len(got) != 4 {

@@ -390,7 +390,7 @@ func TestRunner_jetstream(t *testing.T) {
 	eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "alice", Permissions: host})
 	eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "bob", Permissions: viewer})
 	eng.RequestAccess(ctx, "m", "bob")
-	res, err := eng.GrantAccess(ctx, "m", "alice", "bob")
+	res, err := eng.GrantAccess(ctx, "m", "alice", []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func (s *jsSource) Events(ctx context.Context, meetingID string) iter.Seq2[event
 				fail(err)
 				return
 			}
-			filter = s.prefix + "." + meetingID
+			filter = s.prefix + "." + natsstore.SubjectToken(meetingID)
 		}
 		// Read up to the last message stored when the read begins.
 		api := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, apiTimeout) }
@@ -303,12 +303,15 @@ func (s *jsSource) read(ctx context.Context, filter string, last uint64, holes b
 		}
 		next, read = seq+1, seq
 		e, err := events.Unmarshal(msg.Data())
-		if err == nil && s.prefix+"."+e.MeetingID != msg.Subject() {
+		if err == nil && s.prefix+"."+natsstore.SubjectToken(e.MeetingID) != msg.Subject() {
 			err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, msg.Subject())
 		}
 		if err != nil {
 			// The subject names the meeting the message was stored for.
-			meeting, _ := strings.CutPrefix(msg.Subject(), s.prefix+".")
+			meeting, ok := natsstore.MeetingOfSubject(s.prefix, msg.Subject())
+			if !ok {
+				meeting, _ = strings.CutPrefix(msg.Subject(), s.prefix+".")
+			}
 			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, MeetingID: meeting, Err: err}) {
 				return read, false
 			}

@@ -78,7 +78,7 @@ func (s *Store) WriteCheckpoints(ctx context.Context, cps []checkpoint.Signed) e
 		if err != nil {
 			return fmt.Errorf("natsstore: checkpoint of meeting %s: %w", cps[i].MeetingID, err)
 		}
-		f, err := s.js.PublishAsync(name+"."+snapshotKey(cps[i].MeetingID), data, jetstream.WithExpectStream(name))
+		f, err := s.js.PublishAsync(name+"."+meetingKey(cps[i].MeetingID), data, jetstream.WithExpectStream(name))
 		if err != nil {
 			return fmt.Errorf("natsstore: checkpoint of meeting %s: %w", cps[i].MeetingID, err)
 		}

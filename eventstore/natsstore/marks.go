@@ -40,7 +40,7 @@ const (
 
 // meetingMarkKey is the marks bucket key of a meeting: "m." and its
 // snapshot key.
-func meetingMarkKey(meetingID string) string { return meetingMarkPfx + snapshotKey(meetingID) }
+func meetingMarkKey(meetingID string) string { return meetingMarkPfx + meetingKey(meetingID) }
 
 // streamMark is the stream's high-water mark: the last sequence the stores
 // have seen, and the baseline of its first sequence and deleted count

@@ -2,7 +2,6 @@ package natsstore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,19 +54,6 @@ func (s *Store) provisionSnapshots(ctx context.Context) error {
 	return nil
 }
 
-// snapshotKey is the bucket key of a meeting: its id where the id is a
-// valid key, else "x." and the id in unpadded URL-safe base64 (meeting ids
-// never contain '.', so the two forms cannot collide).
-func snapshotKey(meetingID string) string {
-	for i := 0; i < len(meetingID); i++ {
-		c := meetingID[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '=' || c == '/') {
-			return "x." + base64.RawURLEncoding.EncodeToString([]byte(meetingID))
-		}
-	}
-	return meetingID
-}
-
 // The first byte of a stored snapshot is its format: 1, the state
 // follows the header as is (written by earlier versions, still read); 2,
 // a body kind follows the header (see bodyRaw, bodyZstd, bodyObject).
@@ -98,7 +84,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, meetingID string, snap eventst
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	key := snapshotKey(meetingID)
+	key := meetingKey(meetingID)
 	stored, codec, err := compressState(snap.Data)
 	if err != nil {
 		return fmt.Errorf("natsstore: snapshot of meeting %s: %w", meetingID, err)
@@ -176,7 +162,7 @@ func (s *Store) currentObject(ctx context.Context, key string) (string, uint64, 
 
 // deleteSnapshot drops the meeting's snapshot and its object, if any.
 func (s *Store) deleteSnapshot(ctx context.Context, meetingID string) error {
-	key := snapshotKey(meetingID)
+	key := meetingKey(meetingID)
 	obj, _, err := s.currentObject(ctx, key)
 	if err != nil {
 		return err
@@ -208,7 +194,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, meetingID string) (eventstore.
 	defer cancel()
 	var snap eventstore.Snapshot
 	for attempt := 0; ; attempt++ {
-		entry, err := s.snaps.Get(ctx, snapshotKey(meetingID))
+		entry, err := s.snaps.Get(ctx, meetingKey(meetingID))
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return eventstore.Snapshot{}, false, nil
 		}

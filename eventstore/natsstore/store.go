@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,8 +148,9 @@ func (s *Store) Close() error {
 // Stream returns the name of the store's stream.
 func (s *Store) Stream() string { return s.cfg.stream }
 
-// Subject returns the subject that holds meetingID's events.
-func (s *Store) Subject(meetingID string) string { return s.cfg.prefix + "." + meetingID }
+// Subject returns the subject that holds meetingID's events: the
+// prefix, ".", and [SubjectToken] of the id.
+func (s *Store) Subject(meetingID string) string { return s.cfg.prefix + "." + SubjectToken(meetingID) }
 
 func (s *Store) wantConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
@@ -524,7 +524,7 @@ func (s *Store) lastRaw(ctx context.Context, meetingID string) (head, events.Env
 // its stream sequence if it is not an intact event of the meeting its
 // subject names.
 func (s *Store) decode(subject string, seq uint64, data []byte) (events.Envelope, error) {
-	meeting, _ := strings.CutPrefix(subject, s.cfg.prefix+".")
+	meeting, _ := MeetingOfSubject(s.cfg.prefix, subject)
 	e, err := events.Unmarshal(data)
 	if err != nil {
 		return events.Envelope{}, &eventstore.CorruptError{Seq: seq, MeetingID: meeting, Err: fmt.Errorf("message on %s is not an event: %w", subject, err)}

@@ -37,10 +37,10 @@ var viewerNames = []string{"bob", "carol", "dave", "erin", "frank", "grace", "he
 	"xavier", "yara", "zack", "amir", "bella", "chen", "dina", "emil"}
 
 var (
-	hostPerm    = aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}
-	speakerPerm = aggregate.Permissions{StageAccess: aggregate.Allowed}
-	viewerPerm  = aggregate.Permissions{StageAccess: aggregate.CanRequest}
-	blockedPerm = aggregate.Permissions{StageAccess: aggregate.NotAllowed}
+	hostPerm    = aggregate.PresetHost.Permissions()
+	speakerPerm = aggregate.PresetSpeaker.Permissions()
+	viewerPerm  = aggregate.PresetViewer.Permissions()
+	blockedPerm = aggregate.PresetViewOnly.Permissions()
 )
 
 // demo runs one scripted webinar: a fixed opening that shows every rule,
