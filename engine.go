@@ -236,7 +236,77 @@ func (e *Engine) Close() error {
 // Lapsed event appended together with the command's event (see package
 // aggregate); a command that fails records nothing, and the lapses are
 // recorded by the next tick.
+//
+// A command that fails for any other reason than the rules (the store, a
+// context ending, the Engine closing) returns an error that says what it
+// left in the store, with errors.Is:
+//
+//   - [ErrNotStored]: nothing was stored (the failure came before the
+//     append was sent, or the store answered that it stored nothing: a
+//     load or catch-up that failed, the idempotency key's record that
+//     failed, too many conflicts, lost history, a store refusing while
+//     disconnected). Retry as is.
+//   - [ErrOutcomeUnknown]: the append was sent and its answer lost (a
+//     timeout, a connection lost while waiting), or a retried command's
+//     first outcome could not be read. Retry with the same idempotency
+//     key ([WithIdempotencyKey]): the retry reports what happened
+//     (Result.Duplicate) or applies the command now.
+//   - [ErrUnavailable], together with one of the two: no server or no
+//     stream leader could be reached. The store says so as soon as it
+//     knows, within the caller's ctx (see the store's timeouts, e.g.
+//     natsstore.WithRequestTimeout).
+//
+// A rejection wraps neither. [ErrorCode] and [HTTPStatus] map every
+// error to a code and a status; docs/errors.md has the table.
 func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
+	res, err := e.execute(ctx, meetingID, cmd, opts...)
+	return res, failureOutcome(err)
+}
+
+// failureOutcome marks an error of execute that does not say its outcome
+// yet as not stored: every path of execute that may have stored the
+// command (the append, a duplicate's read) marks its errors itself, so
+// what is left failed before anything was sent. A rejection by the rules
+// is left as it is: a decision, not a failure.
+func failureOutcome(err error) error {
+	if err == nil || eventstore.Classified(err) {
+		return err
+	}
+	var rej *aggregate.Error
+	if errors.As(err, &rej) && aggregate.ReasonCode(rej) != "" {
+		return err
+	}
+	return eventstore.NotStored(err)
+}
+
+// commandNotStored marks the error of a write that precedes the
+// command's append (the record of its idempotency key): the command
+// stored nothing, whatever that write's own outcome. It keeps saying
+// whether the store was unavailable and whether a context ended.
+func commandNotStored(err error) error {
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		return eventstore.NotStored(err)
+	}
+	kinds := []error{ErrNotStored}
+	for _, k := range []error{ErrUnavailable, context.DeadlineExceeded, context.Canceled, eventstore.ErrClosed} {
+		if errors.Is(err, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return &restated{msg: "not stored: " + err.Error(), kinds: kinds}
+}
+
+// restated is an error whose outcome the engine restated: its text, and
+// the kinds it still matches.
+type restated struct {
+	msg   string
+	kinds []error
+}
+
+func (e *restated) Error() string   { return e.msg }
+func (e *restated) Unwrap() []error { return e.kinds }
+
+func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
 	name := "Command"
 	if cmd.Action != nil {
 		name = cmd.Action.Name()
@@ -291,7 +361,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	}
 	defer e.release(m)
 	if m.lost != nil {
-		return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: %w", name, meetingID, m.lost)
+		return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, eventstore.NotStored(m.lost))
 	}
 	// fresh says the state was caught up with the store during this call:
 	// a rejection must be decided on state at least that new.
@@ -339,7 +409,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		if d.Duplicate {
 			run, err := e.recorded(ctx, meetingID, cmd, d.First, d.Last)
 			if err != nil {
-				return Result{}, err
+				// The command was stored before; which outcome it had
+				// is unknown until a retry with its key reads it.
+				return Result{}, eventstore.OutcomeUnknown(err)
 			}
 			return e.original(cmd, run)
 		}
@@ -366,7 +438,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			// never happened (the log tells), never the other way round.
 			rec := eventstore.CommandRecord{Version: d.Events[0].Version, Time: now}
 			if err := e.index.RecordCommand(ctx, meetingID, key, rec); err != nil {
-				return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: recording its idempotency key: %w", name, meetingID, err)
+				return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, commandNotStored(fmt.Errorf("recording its idempotency key: %w", err)))
 			}
 		}
 		// Queued commands the rules accept on the state this command
@@ -401,6 +473,11 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			return Result{Version: d.Events[len(d.Events)-1].Version, Events: d.Events, Rejected: d.Rejected, Position: last}, d.Err
 		}
 		conflict := errors.Is(err, eventstore.ErrConflict)
+		// A store says what a failed append left (not stored, or
+		// unknown); a store that does not is taken at the Store
+		// interface's word: ambiguous, unless it is a conflict or a
+		// refusal.
+		err = eventstore.WriteOutcome(err, true)
 		finish(meetingID, members, 0, err, conflict)
 		if applied {
 			// The state ran ahead of the store: it is read again below

@@ -91,7 +91,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 // Append implements [Store.Append].
 func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, NotStored(err)
 	}
 	if err := CheckAppend(meetingID, expectedVersion, evs); err != nil {
 		return 0, err
