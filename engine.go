@@ -106,7 +106,8 @@ type meeting struct {
 	stopped bool
 }
 
-// Result is the outcome of a command.
+// Result is the outcome of a command. It marshals to a stable JSON form
+// (see [Result.MarshalJSON] and docs/errors.md).
 type Result struct {
 	// Version is the meeting's version after the command. A Join that fails
 	// with aggregate.ErrStageFull still records the waitlisting: Version

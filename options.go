@@ -34,6 +34,9 @@ type config struct {
 	signingKey      ed25519.PrivateKey
 	checkpointEvery time.Duration
 	checkpointSinks []checkpoint.Sink
+
+	writeTimeout time.Duration // timeouts.go
+	closeTimeout time.Duration
 }
 
 func defaultConfig() config {
@@ -48,6 +51,9 @@ func defaultConfig() config {
 
 		snapshotEvery: DefaultSnapshotEvery,
 		snapshotIdle:  DefaultSnapshotIdle,
+
+		writeTimeout: DefaultBackgroundWriteTimeout,
+		closeTimeout: CloseSnapshotTimeout,
 	}
 }
 

@@ -16,9 +16,6 @@ import (
 	"github.com/productdb/stage/eventstore"
 )
 
-// snapshotTimeout bounds one snapshot write.
-const snapshotTimeout = 30 * time.Second
-
 // snapshotter returns the store's snapshots, unless they are off.
 func (e *Engine) snapshotter() (eventstore.Snapshotter, bool) {
 	if e.cfg.snapshotEvery == 0 {
@@ -170,7 +167,7 @@ func (e *Engine) maybeSnapshot(m *meeting) {
 // snapshotEvery events later.
 func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 	defer e.snapshots.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.writeTimeout)
 	defer cancel()
 	if !e.writeSnapshot(ctx, ss, m, 0) {
 		return
@@ -234,7 +231,8 @@ func (e *Engine) writeSnapshot(ctx context.Context, ss eventstore.Snapshotter, m
 // would add a write per meeting for nothing.
 const SnapshotPastMin = 100
 
-// CloseSnapshotTimeout bounds the snapshot writes of Close, in all.
+// CloseSnapshotTimeout bounds the snapshot writes of Close, in all, by
+// default (see [WithBackgroundTimeouts]).
 const CloseSnapshotTimeout = 10 * time.Second
 
 // closeSnapshotWriters is how many snapshots Close writes at once.
@@ -259,15 +257,15 @@ func (e *Engine) snapshotLeaving(m *meeting) {
 	e.snapshots.Add(1)
 	go func() {
 		defer e.snapshots.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.writeTimeout)
 		defer cancel()
 		e.writeSnapshot(ctx, ss, m, e.pastMin())
 	}()
 }
 
 // snapshotAll writes, on Close, the snapshot of every cached meeting far
-// enough past its latest one, a few at a time, within
-// CloseSnapshotTimeout.
+// enough past its latest one, a few at a time, within the close timeout
+// (CloseSnapshotTimeout by default).
 func (e *Engine) snapshotAll() {
 	ss, ok := e.snapshotter()
 	if !ok {
@@ -285,7 +283,7 @@ func (e *Engine) snapshotAll() {
 	if len(due) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), CloseSnapshotTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.closeTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, closeSnapshotWriters)

@@ -92,7 +92,7 @@ func CheckHistory(ctx context.Context, js jetstream.JetStream, stream, prefix st
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := withTimeout(ctx)
+	rctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := js.Stream(rctx, stream); err != nil {
 		return nil, fmt.Errorf("natsstore: check history: stream %s: %w", stream, err)
@@ -118,7 +118,7 @@ func CheckHistory(ctx context.Context, js jetstream.JetStream, stream, prefix st
 // buckets (each may be nil).
 func (s *Store) checkHistory(ctx context.Context, marks, snaps jetstream.KeyValue) (*HistoryReport, error) {
 	r := &HistoryReport{Stream: s.cfg.stream, MarkFirst: 1, recovery: map[string]string{}}
-	rctx, cancel := withTimeout(ctx)
+	rctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	// The mark first, the stream after: the mark never passes what the
 	// stream held when the mark was read, unless the stream lost it.
@@ -339,7 +339,7 @@ func CheckMeeting(ctx context.Context, js jetstream.JetStream, stream, prefix, m
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := withTimeout(ctx)
+	rctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := js.Stream(rctx, stream); err != nil {
 		return nil, fmt.Errorf("natsstore: check meeting: stream %s: %w", stream, err)

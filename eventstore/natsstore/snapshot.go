@@ -34,7 +34,7 @@ func bucketName(stream, suffix string) string {
 
 // provisionSnapshots creates the snapshot bucket, or opens it if it exists.
 func (s *Store) provisionSnapshots(ctx context.Context) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := SnapshotBucket(s.cfg.stream)
 	kv, err := s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -82,7 +82,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, meetingID string, snap eventst
 	if err := events.ValidateID(meetingID); err != nil {
 		return fmt.Errorf("natsstore: snapshot: %w", err)
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	key := meetingKey(meetingID)
 	stored, codec, err := compressState(snap.Data)
@@ -190,7 +190,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, meetingID string) (eventstore.
 	if err := events.ValidateID(meetingID); err != nil {
 		return eventstore.Snapshot{}, false, fmt.Errorf("natsstore: snapshot: %w", err)
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	var snap eventstore.Snapshot
 	for attempt := 0; ; attempt++ {
