@@ -264,32 +264,47 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	return res, failureOutcome(err)
 }
 
-// failureOutcome marks an error of execute that does not say its outcome
-// yet as not stored: every path of execute that may have stored the
-// command (the append, a duplicate's read) marks its errors itself, so
-// what is left failed before anything was sent. A rejection by the rules
-// is left as it is: a decision, not a failure.
+// failureOutcome says what a failure of execute left in the store. The
+// paths of execute that may have stored the command (its append, the
+// read of a duplicate's events) mark their errors with [mayBeStored] and
+// say it themselves; every other failure came before anything was sent:
+// not stored, whatever a read or the key's record said of its own
+// outcome. A rejection by the rules is left as it is: a decision, not a
+// failure.
 func failureOutcome(err error) error {
-	if err == nil || eventstore.Classified(err) {
-		return err
+	if err == nil {
+		return nil
 	}
 	var rej *aggregate.Error
 	if errors.As(err, &rej) && aggregate.ReasonCode(rej) != "" {
 		return err
 	}
-	return eventstore.NotStored(err)
+	var ms *mayBeStored
+	if errors.As(err, &ms) {
+		return err
+	}
+	return commandNotStored(err)
 }
 
-// commandNotStored marks the error of a write that precedes the
-// command's append (the record of its idempotency key): the command
-// stored nothing, whatever that write's own outcome. It keeps saying
-// whether the store was unavailable and whether a context ended.
+// mayBeStored marks the error of a path of execute that may have stored
+// the command; the error says its outcome (eventstore.WriteOutcome).
+type mayBeStored struct{ err error }
+
+func (e *mayBeStored) Error() string { return e.err.Error() }
+func (e *mayBeStored) Unwrap() error { return e.err }
+
+// commandNotStored marks the error of a failure before the command's
+// append was sent (a read, the record of its idempotency key): the
+// command stored nothing, whatever that request's own outcome. An error
+// that said "unknown" is restated; it keeps saying whether the store was
+// unavailable, whether a context ended, and the store's error kinds.
 func commandNotStored(err error) error {
 	if !errors.Is(err, ErrOutcomeUnknown) {
 		return eventstore.NotStored(err)
 	}
 	kinds := []error{ErrNotStored}
-	for _, k := range []error{ErrUnavailable, context.DeadlineExceeded, context.Canceled, eventstore.ErrClosed} {
+	for _, k := range []error{ErrUnavailable, context.DeadlineExceeded, context.Canceled, eventstore.ErrClosed,
+		ErrClosed, eventstore.ErrConflict, eventstore.ErrCorrupt, eventstore.ErrHistoryLost, eventstore.ErrInvalidEvents} {
 		if errors.Is(err, k) {
 			kinds = append(kinds, k)
 		}
@@ -412,7 +427,7 @@ func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			if err != nil {
 				// The command was stored before; which outcome it had
 				// is unknown until a retry with its key reads it.
-				return Result{}, eventstore.OutcomeUnknown(err)
+				return Result{}, &mayBeStored{eventstore.OutcomeUnknown(err)}
 			}
 			return e.original(cmd, run)
 		}
@@ -478,7 +493,7 @@ func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		// unknown); a store that does not is taken at the Store
 		// interface's word: ambiguous, unless it is a conflict or a
 		// refusal.
-		err = eventstore.WriteOutcome(err, true)
+		err = &mayBeStored{eventstore.WriteOutcome(err, true)}
 		finish(meetingID, members, 0, err, conflict)
 		if applied {
 			// The state ran ahead of the store: it is read again below

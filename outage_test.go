@@ -333,6 +333,22 @@ func TestOutage_ClusterLeaderLost(t *testing.T) {
 	if last := failed[len(failed)-1]; !errors.Is(last.err, stage.ErrNotStored) {
 		t.Errorf("no quorum, known: %s: %v, want not stored", last.user, last.err)
 	}
+	// Without keys: straight to the event stream's append.
+	var unkeyed []attempt
+	for range 2 {
+		u := users[next]
+		next++
+		ctx, cancel := context.WithTimeout(jsCtx(t), time.Minute)
+		began := time.Now()
+		_, err := eng.RequestAccess(ctx, "m", u)
+		took := time.Since(began)
+		cancel()
+		t.Logf("no quorum, no key: %s: %v after %v", u, err, took.Round(time.Millisecond))
+		if !errors.Is(err, stage.ErrUnavailable) || errors.Is(err, stage.ErrNotStored) == errors.Is(err, stage.ErrOutcomeUnknown) || took > oldTimeout*3/4 {
+			t.Errorf("no quorum, no key: %s: %v after %v, want unavailable, not stored or unknown, fast", u, err, took)
+		}
+		unkeyed = append(unkeyed, attempt{u, err, took})
+	}
 
 	c.start(leader)
 	c.start(other)
@@ -359,6 +375,20 @@ func TestOutage_ClusterLeaderLost(t *testing.T) {
 			t.Errorf("%s: said not stored (%v), stored %d times", a.user, a.err, n)
 		}
 	}
+	for _, a := range unkeyed {
+		n := 0
+		for ev, err := range st.Load(jsCtx(t), "m", 1) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Actor == a.user {
+				n++
+			}
+		}
+		if errors.Is(a.err, stage.ErrNotStored) && n != 0 {
+			t.Errorf("%s (no key): said not stored (%v), stored %d times", a.user, a.err, n)
+		}
+	}
 	// Every failed command retried with its key: stored exactly once.
 	for _, a := range failed {
 		var err error
@@ -382,6 +412,7 @@ func TestOutage_ClusterLeaderLost(t *testing.T) {
 			t.Errorf("%s: stored %d times after the retry", a.user, n)
 		}
 	}
+	failed = append(failed, unkeyed...)
 	slices.SortFunc(failed, func(a, b attempt) int { return int(b.took - a.took) })
 	t.Logf("%d commands failed during the outage; slowest failure %v", len(failed), failed[0].took.Round(time.Millisecond))
 }

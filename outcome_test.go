@@ -193,6 +193,21 @@ func TestExecuteFailureOutcome(t *testing.T) {
 		}
 	})
 
+	t.Run("a read the store calls unknown: the command is not stored", func(t *testing.T) {
+		eng, st := faultyEngine(t)
+		st.set(func(f *faultyStore) {
+			f.append = func(func() (uint64, error)) (uint64, error) { return 0, boom }
+		})
+		if _, err := request(eng, ctx, "bob", ""); outcomeOf(err) != "unknown" {
+			t.Fatalf("%v", err)
+		}
+		st.set(func(f *faultyStore) { f.append, f.load = nil, eventstore.Unavailable(boom, true) })
+		_, err := request(eng, ctx, "carol", "")
+		if outcomeOf(err) != "not stored" || !errors.Is(err, stage.ErrUnavailable) {
+			t.Fatalf("%v (%s)", err, outcomeOf(err))
+		}
+	})
+
 	t.Run("recording the key fails: not stored, even if that write's own outcome is unknown", func(t *testing.T) {
 		eng, st := faultyEngine(t)
 		before := stored(t, st)

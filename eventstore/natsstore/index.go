@@ -86,10 +86,10 @@ func (s *Store) RecordCommand(ctx context.Context, meetingID string, k events.Co
 	v = append(v, meetingID...)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := s.usable(ctx); err != nil { // not buffered while disconnected (outcome.go)
+	if err := s.usable(ctx, "KV_"+KeyBucket(s.cfg.stream)); err != nil { // not buffered while disconnected (outcome.go)
 		return fmt.Errorf("natsstore: record command %s of meeting %s: %w", k, meetingID, err)
 	}
-	if err := s.watched(ctx, func(ctx context.Context) error { _, err := s.keys.Put(ctx, indexKey(meetingID, k), v); return err }); err != nil {
+	if err := s.watched(ctx, "KV_"+KeyBucket(s.cfg.stream), true, func(ctx context.Context) error { _, err := s.keys.Put(ctx, indexKey(meetingID, k), v); return err }); err != nil {
 		return fmt.Errorf("natsstore: record command %s of meeting %s: %w", k, meetingID, err)
 	}
 	return nil

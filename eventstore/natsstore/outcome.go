@@ -51,7 +51,8 @@ func WithRequestTimeout(d time.Duration) Option {
 // its info, and if that gets no answer within d either (or an answer
 // without a leader), it stops waiting and returns an error wrapping
 // eventstore.ErrUnavailable (and ErrOutcomeUnknown for an append that was
-// sent). From then on, until a leader answers again, every append and
+// sent); so does a connection that was lost and made again while the
+// request waited (its answer is lost; a read is sent again). From then on, until a leader answers again, every append and
 // head read first asks (within d) and fails at once with
 // eventstore.ErrUnavailable and ErrNotStored while there is none. So a
 // stream whose leader was lost fails within about 2*d, not after the
@@ -141,13 +142,13 @@ func (s *Store) writeOutcome(err error, sent bool) error {
 // reconnect within the leader timeout (or ctx), or while the stream is
 // known to have lost its leader and a quick question finds no new one.
 // Requests that need the stream leader call it first.
-func (s *Store) usable(ctx context.Context) error {
+func (s *Store) usable(ctx context.Context, stream string) error {
 	if !s.nc.IsConnected() && !s.reconnected(ctx) {
 		s.degraded.Store(true)
 		return eventstore.Unavailable(fmt.Errorf("%w (connection %s)", errDisconnected, s.nc.Status()), false)
 	}
 	if s.cfg.leaderTimeout > 0 && s.degraded.Load() {
-		if err := s.probeLeader(); err != nil {
+		if _, err := s.probeLeader(stream); err != nil {
 			return eventstore.Unavailable(err, false)
 		}
 	}
@@ -175,36 +176,66 @@ func (s *Store) reconnected(ctx context.Context) bool {
 	return true
 }
 
-// watched runs f, a request to the stream leader, with a context that is
-// cancelled when f has had no answer within the leader timeout and the
-// stream then shows no leader either: it returns that finding (wrapping
-// eventstore.ErrUnavailable), not f's cancellation.
-func (s *Store) watched(ctx context.Context, f func(context.Context) error) error {
+// errAnswerLost is wrapped by errReconnected and errLeaderChanged: a
+// request's answer (or the request) was lost. A read is sent again.
+var errAnswerLost = errors.New("natsstore: the answer was lost")
+
+// errReconnected: the connection was lost and made again while a request
+// waited for its answer, which was lost with it (or the request was).
+var errReconnected = fmt.Errorf("%w: the connection to the server was lost and made again while waiting", errAnswerLost)
+
+// errLeaderChanged: the stream has a leader elected after the request was
+// sent, which the old one may have taken down with it.
+var errLeaderChanged = fmt.Errorf("%w: the stream's leader changed while waiting", errAnswerLost)
+
+// watched runs f, a request to the leader of stream, with a context that
+// is cancelled when f has had no answer within the leader timeout and
+// the connection was lost and made again meanwhile, or the stream shows
+// no leader with a quorum, or a leader elected since f began (the answer
+// is lost, or the request was); it checks again
+// every leader timeout. It then returns that finding (wrapping
+// eventstore.ErrUnavailable, and ErrOutcomeUnknown for a write: sent),
+// not f's cancellation.
+func (s *Store) watched(ctx context.Context, stream string, sent bool, f func(context.Context) error) error {
 	if s.cfg.leaderTimeout <= 0 {
 		return f(ctx)
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := make(chan struct{})
+	reconnects := s.nc.Stats().Reconnects
+	began := time.Now()
 	go func() {
-		t := time.NewTimer(s.cfg.leaderTimeout)
+		t := time.NewTicker(s.cfg.leaderTimeout)
 		defer t.Stop()
-		select {
-		case <-stop:
-			return
-		case <-wctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.probeLeader(); err != nil {
-			cancel(err)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			if s.nc.Stats().Reconnects != reconnects {
+				cancel(errReconnected)
+				return
+			}
+			since, err := s.probeLeader(stream)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			if since.After(began) {
+				cancel(errLeaderChanged)
+				return
+			}
 		}
 	}()
 	err := f(wctx)
 	close(stop)
 	if err != nil && ctx.Err() == nil {
-		if cause := context.Cause(wctx); errors.Is(cause, errNoLeader) {
-			return eventstore.Unavailable(fmt.Errorf("%w (gave up waiting: %v)", cause, err), true)
+		if cause := context.Cause(wctx); errors.Is(cause, errNoLeader) || errors.Is(cause, errAnswerLost) {
+			return eventstore.Unavailable(fmt.Errorf("%w (gave up waiting: %v)", cause, err), sent)
 		}
 	}
 	if err == nil {
@@ -216,59 +247,93 @@ func (s *Store) watched(ctx context.Context, f func(context.Context) error) erro
 // probeCall is one question for the stream's leader, shared by the callers
 // that ask while it is in flight.
 type probeCall struct {
-	done chan struct{}
-	err  error
+	done  chan struct{}
+	since time.Time // when the leader was elected
+	err   error
 }
 
 type prober struct {
 	mu  sync.Mutex
-	cur *probeCall
+	cur map[string]*probeCall // by stream
 }
 
-// probeLeader asks the stream for its info, within the leader timeout,
-// whatever the callers' contexts: nil if its leader answers, else an error
-// wrapping errNoLeader. It records the finding for [Store.usable].
-func (s *Store) probeLeader() error {
+// probeLeader asks stream for its info, within the leader timeout,
+// whatever the callers' contexts: when its leader was elected if it
+// answers with a quorum of replicas (zero for a stream of one replica),
+// else an error wrapping errNoLeader. It records the finding for
+// [Store.usable].
+func (s *Store) probeLeader(stream string) (time.Time, error) {
 	s.probe.mu.Lock()
-	c := s.probe.cur
+	c := s.probe.cur[stream]
 	if c == nil {
 		c = &probeCall{done: make(chan struct{})}
-		s.probe.cur = c
+		if s.probe.cur == nil {
+			s.probe.cur = map[string]*probeCall{}
+		}
+		s.probe.cur[stream] = c
 		go func() {
-			c.err = s.askLeader()
+			c.since, c.err = s.askLeader(stream)
 			s.degraded.Store(c.err != nil)
 			s.probe.mu.Lock()
-			s.probe.cur = nil
+			delete(s.probe.cur, stream)
 			s.probe.mu.Unlock()
 			close(c.done)
 		}()
 	}
 	s.probe.mu.Unlock()
 	<-c.done
-	return c.err
+	return c.since, c.err
 }
 
-func (s *Store) askLeader() error {
+// peerStale is how long a replica the stream leader has not heard from
+// counts as gone when the probe judges the leader's quorum: three missed
+// heartbeats of the server's Raft (one a second).
+const peerStale = 3 * time.Second
+
+// askLeader asks stream for its info. A leader answers; on a replicated
+// stream it must also have heard from a majority of the replicas
+// recently: a leader that lost its quorum still answers for a while, but
+// cannot store anything.
+func (s *Store) askLeader(stream string) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.leaderTimeout)
 	defer cancel()
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+s.cfg.stream, nil)
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+stream, nil)
 	if err != nil {
-		return fmt.Errorf("%w: stream %s info: %w", errNoLeader, s.cfg.stream, err)
+		return time.Time{}, fmt.Errorf("%w: stream %s info: %w", errNoLeader, stream, err)
 	}
 	var r struct {
 		Error   *jetstream.APIError `json:"error,omitempty"`
 		Cluster *struct {
-			Leader string `json:"leader,omitempty"`
+			Leader      string    `json:"leader,omitempty"`
+			LeaderSince time.Time `json:"leader_since,omitzero"`
+			Replicas    []struct {
+				Name    string        `json:"name"`
+				Current bool          `json:"current"`
+				Offline bool          `json:"offline,omitempty"`
+				Active  time.Duration `json:"active"`
+			} `json:"replicas,omitempty"`
 		} `json:"cluster,omitempty"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return fmt.Errorf("%w: stream %s info: bad response: %w", errNoLeader, s.cfg.stream, err)
+		return time.Time{}, fmt.Errorf("%w: stream %s info: bad response: %w", errNoLeader, stream, err)
 	}
 	if r.Error != nil {
-		return fmt.Errorf("%w: stream %s info: %w", errNoLeader, s.cfg.stream, r.Error)
+		return time.Time{}, fmt.Errorf("%w: stream %s info: %w", errNoLeader, stream, r.Error)
 	}
-	if r.Cluster != nil && r.Cluster.Leader == "" {
-		return fmt.Errorf("%w: stream %s info names no leader", errNoLeader, s.cfg.stream)
+	if r.Cluster == nil {
+		return time.Time{}, nil
 	}
-	return nil
+	if r.Cluster.Leader == "" {
+		return time.Time{}, fmt.Errorf("%w: stream %s info names no leader", errNoLeader, stream)
+	}
+	alive := 1 // the leader
+	for _, p := range r.Cluster.Replicas {
+		if !p.Offline && p.Active < peerStale {
+			alive++
+		}
+	}
+	if n := len(r.Cluster.Replicas) + 1; alive <= n/2 {
+		return time.Time{}, fmt.Errorf("%w: stream %s: leader %s hears from %d of %d replicas, no quorum", errNoLeader, stream, r.Cluster.Leader, alive, n)
+	}
+	return r.Cluster.LeaderSince, nil
 }

@@ -335,7 +335,7 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := s.usable(ctx); err != nil {
+	if err := s.usable(ctx, s.cfg.stream); err != nil {
 		return 0, err
 	}
 	lastSeq, err := s.expectSeq(ctx, meetingID, expectedVersion)
@@ -349,14 +349,14 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 	// would buffer it and send it on reconnecting, after the caller was
 	// told the append failed.
 	if !s.nc.IsConnected() {
-		return 0, s.usable(ctx)
+		return 0, s.usable(ctx, s.cfg.stream)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	sent = true
 	var seq uint64
-	err = s.watched(ctx, func(ctx context.Context) error {
+	err = s.watched(ctx, s.cfg.stream, true, func(ctx context.Context) error {
 		var err error
 		if len(msgs) == 1 && s.group != nil {
 			seq, err = s.group.append(ctx, &pending{msg: msgs[0], guard: lastSeq, result: make(chan groupResult, 1)})
@@ -477,14 +477,21 @@ type msgGet struct {
 // reach), or nil when there is none.
 func (s *Store) leaderGet(ctx context.Context, stream string, q msgGet) (*storedMsg, error) {
 	req, _ := json.Marshal(q)
-	if err := s.usable(ctx); err != nil {
+	if err := s.usable(ctx, stream); err != nil {
 		return nil, err
 	}
 	var resp *nats.Msg
-	err := s.watched(ctx, func(ctx context.Context) (err error) {
-		resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
-		return err
-	})
+	var err error
+	for {
+		err = s.watched(ctx, stream, false, func(ctx context.Context) (err error) {
+			resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+			return err
+		})
+		if !errors.Is(err, errAnswerLost) || ctx.Err() != nil {
+			break
+		}
+		// A read is safe to send again.
+	}
 	if unreachable(err) {
 		s.degraded.Store(true)
 		return nil, eventstore.Unavailable(err, false)
@@ -502,6 +509,9 @@ func (s *Store) leaderGet(ctx context.Context, stream string, q msgGet) (*stored
 	switch {
 	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 		return nil, nil
+	case r.Error != nil && isUnavailableCode(r.Error):
+		s.degraded.Store(true)
+		return nil, eventstore.Unavailable(r.Error, false)
 	case r.Error != nil:
 		return nil, r.Error
 	case r.Message == nil:
