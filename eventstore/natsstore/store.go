@@ -297,9 +297,10 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // lost connection), and eventstore.ErrUnavailable when no server or no
 // stream leader answered (see [WithLeaderTimeout], and docs/errors.md for
 // the table). Append never hands a message to a connection that is not
-// connected, which would buffer it and send it later. A meeting that lost history (see [Store.Lost]) returns
-// an [*eventstore.HistoryLostError], wrapping eventstore.ErrHistoryLost,
-// and nothing is stored. In the strict mode ([WithMarkInterval] 0) an
+// connected, which would buffer it and send it later. A meeting that
+// lost history (see [Store.Lost]) returns an
+// [*eventstore.HistoryLostError], wrapping eventstore.ErrHistoryLost, and
+// nothing is stored. In the strict mode ([WithMarkInterval] 0) an
 // error may also say that the events were stored but their high-water
 // mark was not written.
 func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (_ uint64, err error) {
@@ -349,7 +350,9 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 	// would buffer it and send it on reconnecting, after the caller was
 	// told the append failed.
 	if !s.nc.IsConnected() {
-		return 0, s.usable(ctx, s.cfg.stream)
+		if err := s.usable(ctx, s.cfg.stream); err != nil {
+			return 0, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
