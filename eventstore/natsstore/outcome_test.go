@@ -55,7 +55,7 @@ func TestAppend_ServerStoppedNotStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	s := newStore(t, nc, natsstore.WithLeaderTimeout(200*time.Millisecond))
+	s := newStore(t, nc, natsstore.WithLeaderTimeout(time.Second))
 	c := storetest.NewChain("m")
 	if _, err := s.Append(ctx(t), "m", 0, c.Next(1)); err != nil {
 		t.Fatal(err)
@@ -96,4 +96,24 @@ func TestAppend_ServerStoppedNotStored(t *testing.T) {
 	if _, err := s.Append(ctx(t), "m", 1, c.Next(2)); err != nil {
 		t.Fatalf("the same append after the restart: %v", err)
 	}
+
+	// An append while the connection is still reconnecting to a server
+	// that is back waits for it (within the leader timeout) and stores.
+	srv.Shutdown()
+	for nc.IsConnected() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv, err = natsstore.StartServer(dir, natsstore.WithListen(url[len("nats://"):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnecting := !nc.IsConnected()
+	seq, err := s.Append(ctx(t), "m", 3, c.Next(1))
+	if err != nil || seq == 0 {
+		t.Fatalf("append while reconnecting: seq %d, %v", seq, err)
+	}
+	if got, err := storetest.Collect(s.Load(ctx(t), "m", 1)); err != nil || len(got) != 4 {
+		t.Fatalf("after the append while reconnecting: %d events, %v; want 4", len(got), err)
+	}
+	t.Logf("appended while reconnecting: %v", reconnecting)
 }
