@@ -38,6 +38,8 @@ var (
 const (
 	CodeClosed           = "Closed"           // stage.ErrClosed: the Engine is closed
 	CodeStoreClosed      = "StoreClosed"      // eventstore.ErrClosed
+	CodeRouterClosed     = "RouterClosed"     // stage.ErrRouterClosed: a Router's subscriptions end
+	CodeSlowConsumer     = "SlowConsumer"     // stage.ErrSlowConsumer: a subscriber fell a buffer behind
 	CodeHistoryLost      = "HistoryLost"      // eventstore.ErrHistoryLost
 	CodeCorrupt          = "Corrupt"          // eventstore.ErrCorrupt
 	CodeBadSnapshot      = "BadSnapshot"      // aggregate.ErrBadSnapshot
@@ -67,7 +69,10 @@ var errorKinds = []struct {
 	{aggregate.ErrStageFull, "StageFull", http.StatusConflict},
 	{aggregate.ErrCooldown, "Cooldown", http.StatusTooManyRequests},
 	{aggregate.ErrKeyReused, "KeyReused", http.StatusUnprocessableEntity},
+	{aggregate.ErrNoMeeting, "NoMeeting", http.StatusNotFound},
 	{ErrClosed, CodeClosed, http.StatusServiceUnavailable},
+	{ErrRouterClosed, CodeRouterClosed, http.StatusServiceUnavailable},
+	{ErrSlowConsumer, CodeSlowConsumer, http.StatusServiceUnavailable},
 	{eventstore.ErrClosed, CodeStoreClosed, http.StatusServiceUnavailable},
 	{eventstore.ErrHistoryLost, CodeHistoryLost, http.StatusInternalServerError},
 	{eventstore.ErrCorrupt, CodeCorrupt, http.StatusInternalServerError},
@@ -107,11 +112,11 @@ func ErrorCode(err error) string {
 
 // HTTPStatus returns the HTTP status a service answers err with: 200 for
 // nil, and for each kind the status of the table in docs/errors.md (403
-// permission denied, 404 not a participant, 409 invalid state or stage
-// full or conflict, 429 cooldown, 422 key reused, 400 invalid command,
-// 503 unavailable or closed or not stored, 504 deadline or outcome
-// unknown, 499 cancelled, 500 for corruption, lost history and anything
-// unknown). A Join answered with aggregate.ErrStageFull has still
+// permission denied, 404 not a participant or no such meeting, 409
+// invalid state or stage full or conflict, 429 cooldown, 422 key reused,
+// 400 invalid command, 503 unavailable or closed or not stored, 504
+// deadline or outcome unknown, 499 cancelled, 500 for corruption, lost
+// history and anything unknown). A Join answered with aggregate.ErrStageFull has still
 // recorded the waitlisting (see [Engine.Execute]); it is 409 all the same.
 func HTTPStatus(err error) int {
 	if err == nil {

@@ -52,7 +52,7 @@ func TestErrorJSONGolden(t *testing.T) {
 
 func TestErrorJSONEveryKindRoundTrips(t *testing.T) {
 	kinds := []error{aggregate.ErrPermissionDenied, aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
-		aggregate.ErrInvalidCommand, aggregate.ErrStageFull, aggregate.ErrCooldown, aggregate.ErrKeyReused}
+		aggregate.ErrInvalidCommand, aggregate.ErrStageFull, aggregate.ErrCooldown, aggregate.ErrKeyReused, aggregate.ErrNoMeeting}
 	for _, k := range kinds {
 		code := aggregate.ReasonCode(k)
 		if code == "" || aggregate.ErrorForCode(code) != k {
