@@ -145,19 +145,33 @@ func (s *Store) SaveSnapshot(ctx context.Context, meetingID string, snap eventst
 // currentObject returns the object the meeting's stored snapshot names (""
 // for none) and the key's revision (0 when it has no value).
 func (s *Store) currentObject(ctx context.Context, key string) (string, uint64, error) {
-	entry, err := s.snaps.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", 0, nil
+	value, rev, found, err := s.snapValue(ctx, key)
+	if err != nil || !found {
+		return "", rev, err
 	}
-	if err != nil {
-		return "", 0, err
-	}
-	if st, err := parseStored(entry.Value()); err == nil && st.kind == bodyObject {
+	if st, err := parseStored(value); err == nil && st.kind == bodyObject {
 		if ref, err := parseObjectRef(st.body); err == nil {
-			return ref.name, entry.Revision(), nil
+			return ref.name, rev, nil
 		}
 	}
-	return "", entry.Revision(), nil
+	return "", rev, nil
+}
+
+// snapValue reads a key of the snapshot bucket from its stream's leader
+// (a KV get may be served by a replica that lags, in a cluster: a snapshot
+// this store just wrote would read as the one before): its value and
+// revision, found false for a key never written, deleted or purged (the
+// revision is then that of the delete, 0 for none).
+func (s *Store) snapValue(ctx context.Context, key string) ([]byte, uint64, bool, error) {
+	bucket := SnapshotBucket(s.cfg.stream)
+	msg, err := s.leaderGet(ctx, "KV_"+bucket, msgGet{LastBySubject: "$KV." + bucket + "." + key})
+	if err != nil || msg == nil {
+		return nil, 0, false, err
+	}
+	if len(msg.Data) == 0 { // a delete or purge marker: a snapshot value is never empty
+		return nil, msg.Seq, false, nil
+	}
+	return msg.Data, msg.Seq, true, nil
 }
 
 // deleteSnapshot drops the meeting's snapshot and its object, if any.
@@ -194,14 +208,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, meetingID string) (eventstore.
 	defer cancel()
 	var snap eventstore.Snapshot
 	for attempt := 0; ; attempt++ {
-		entry, err := s.snaps.Get(ctx, meetingKey(meetingID))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return eventstore.Snapshot{}, false, nil
-		}
+		value, _, found, err := s.snapValue(ctx, meetingKey(meetingID))
 		if err != nil {
 			return eventstore.Snapshot{}, false, fmt.Errorf("natsstore: load snapshot of meeting %s: %w", meetingID, err)
 		}
-		st, err := parseStored(entry.Value())
+		if !found {
+			return eventstore.Snapshot{}, false, nil
+		}
+		st, err := parseStored(value)
 		if err == nil {
 			snap = st.Snapshot
 			snap.Data, err = s.stateOf(ctx, st)
