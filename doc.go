@@ -44,7 +44,22 @@
 //
 // Reads (Status, Roster, GetAccessRequests) catch the cached state up with
 // the store first, so an Engine sees what other Engines on the same store
-// wrote.
+// wrote; with [WithCachedReads] they are served from the cache while the
+// Engine knows no other writer appended to the meeting.
+//
+// # Where to start
+//
+// A backend needs: [New] with its options, and [CloseWith] to close the
+// store with the Engine; the command methods (each takes [ExecOption]s:
+// [WithIdempotencyKey], [WithCorrelationID], [WithReason]); the reads;
+// [Result]; [Engine.Watch] or, to push each user their own notifications,
+// [Engine.NewRouter]; and [ErrorCode] / [HTTPStatus] / [ErrorBodyOf] to
+// answer a client. From package aggregate it needs the inputs
+// (aggregate.Participant, aggregate.Preset, aggregate.Settings) and the
+// error sentinels; from eventstore a store (eventstore.NewMemory, or
+// natsstore.OpenEmbedded / natsstore.Connect for JetStream). Everything
+// else (aggregate.Decide and Evolve, the events, the projections) is the
+// core that replay, audits and tests use.
 //
 // # Snapshots
 //
@@ -91,4 +106,9 @@
 // (a meeting with no events); errors.As with *aggregate.Error gives the
 // command, the user and the reason. Conflicts that outlast the retries wrap
 // eventstore.ErrConflict; damaged history wraps eventstore.ErrCorrupt.
+// Every failure that is not a rejection says what it left in the store:
+// errors.Is with [ErrNotStored] (retry as is) or [ErrOutcomeUnknown]
+// (retry with the same idempotency key), and [ErrUnavailable] when no
+// server or leader answered. docs/errors.md has the codes and HTTP
+// statuses.
 package stage

@@ -122,9 +122,10 @@ type Result struct {
 	// Duplicate is true when the command's idempotency key had already been
 	// applied: nothing new was appended.
 	Duplicate bool
-	// Position is the store's global position (Seq) of the last event: wait
-	// for a projection to reach it to read your own write.
-	Position uint64
+	// Seq is the store's position of the command's last event (as
+	// events.Envelope.Seq): a projection that has reached it shows the
+	// command. Version counts the meeting's events; Seq the store's.
+	Seq uint64
 }
 
 // New returns an Engine over store. The Engine runs goroutines of its own
@@ -486,7 +487,7 @@ func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			if e.checkpoints != nil {
 				e.checkpoints.note(meetingID, m.state.Version(), m.state.LastHash())
 			}
-			return Result{Version: d.Events[len(d.Events)-1].Version, Events: d.Events, Rejected: d.Rejected, Position: last}, d.Err
+			return Result{Version: d.Events[len(d.Events)-1].Version, Events: d.Events, Rejected: d.Rejected, Seq: last}, d.Err
 		}
 		conflict := errors.Is(err, eventstore.ErrConflict)
 		// A store says what a failed append left (not stored, or
@@ -644,10 +645,10 @@ func (e *Engine) backoff(ctx context.Context, attempt int) error {
 func (e *Engine) original(cmd aggregate.Command, run []events.Envelope) (Result, error) {
 	ev := run[len(run)-1]
 	if !aggregate.SameCommand(cmd, run) {
-		return Result{Version: ev.Version, Position: ev.Seq}, &aggregate.Error{Command: cmd.Action.Name(), UserID: cmd.Actor, Err: aggregate.ErrKeyReused,
+		return Result{Version: ev.Version, Seq: ev.Seq}, &aggregate.Error{Command: cmd.Action.Name(), UserID: cmd.Actor, Err: aggregate.ErrKeyReused,
 			Reason: fmt.Sprintf("idempotency key %q already recorded %s at version %d; nothing stored", cmd.ID, ev.Type, ev.Version)}
 	}
-	r := Result{Duplicate: true, Events: run, Version: ev.Version, Position: ev.Seq}
+	r := Result{Duplicate: true, Events: run, Version: ev.Version, Seq: ev.Seq}
 	var outcome error
 	for i := range run {
 		r.Rejected = append(r.Rejected, aggregate.RejectionsOf(&run[i])...)

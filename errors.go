@@ -181,7 +181,7 @@ func ErrorBodyOf(err error) ErrorBody {
 // resultJSON is the JSON form of a [Result].
 type resultJSON struct {
 	Version   uint64                `json:"version"`
-	Position  uint64                `json:"position"`
+	Seq       uint64                `json:"seq"`
 	Duplicate bool                  `json:"duplicate"`
 	Events    []events.Envelope     `json:"events"`
 	Rejected  []aggregate.Rejection `json:"rejected"`
@@ -189,14 +189,14 @@ type resultJSON struct {
 
 // MarshalJSON returns the result's stable JSON form:
 //
-//	{"version":4,"position":4,"duplicate":false,"events":[...],"rejected":[...]}
+//	{"version":4,"seq":4,"duplicate":false,"events":[...],"rejected":[...]}
 //
 // events are in the log's wire format (see package events; with their
 // store positions, "seq"), rejected in
 // [aggregate.Rejection.MarshalJSON]'s form; both are [] when empty, never
 // null.
 func (r Result) MarshalJSON() ([]byte, error) {
-	j := resultJSON{Version: r.Version, Position: r.Position, Duplicate: r.Duplicate, Events: r.Events, Rejected: r.Rejected}
+	j := resultJSON{Version: r.Version, Seq: r.Seq, Duplicate: r.Duplicate, Events: r.Events, Rejected: r.Rejected}
 	if j.Events == nil {
 		j.Events = []events.Envelope{}
 	}
@@ -214,7 +214,7 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	*r = Result{Version: j.Version, Position: j.Position, Duplicate: j.Duplicate}
+	*r = Result{Version: j.Version, Seq: j.Seq, Duplicate: j.Duplicate}
 	if len(j.Events) > 0 {
 		r.Events = j.Events
 	}

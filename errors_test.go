@@ -203,12 +203,12 @@ func TestResultJSONGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := stage.Result{Version: 4, Position: 17, Events: []events.Envelope{ev}, Rejected: aggregate.RejectionsOf(&ev)}
+	res := stage.Result{Version: 4, Seq: 17, Events: []events.Envelope{ev}, Rejected: aggregate.RejectionsOf(&ev)}
 	got, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"version":4,"position":17,"duplicate":false,"events":[` + string(wire) + `],"rejected":[` +
+	want := `{"version":4,"seq":17,"duplicate":false,"events":[` + string(wire) + `],"rejected":[` +
 		`{"user":"carol","error":{"code":"NotParticipant","command":"GrantAccess","user":"carol","reason":"recorded in version 4","message":"stage: GrantAccess carol: not a participant: recorded in version 4"}}]}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
@@ -221,11 +221,11 @@ func TestResultJSONGolden(t *testing.T) {
 		t.Errorf("round trip:\ngot  %#v\nwant %#v", back, res)
 	}
 
-	empty, _ := json.Marshal(stage.Result{Version: 2, Position: 9, Duplicate: true})
-	if string(empty) != `{"version":2,"position":9,"duplicate":true,"events":[],"rejected":[]}` {
+	empty, _ := json.Marshal(stage.Result{Version: 2, Seq: 9, Duplicate: true})
+	if string(empty) != `{"version":2,"seq":9,"duplicate":true,"events":[],"rejected":[]}` {
 		t.Errorf("empty: %s", empty)
 	}
-	if err := json.Unmarshal([]byte(`{"version":4,"position":17,"events":[{"schema":1}]}`), &back); err == nil {
+	if err := json.Unmarshal([]byte(`{"version":4,"seq":17,"events":[{"schema":1}]}`), &back); err == nil {
 		t.Error("a malformed event read")
 	}
 }

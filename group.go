@@ -240,6 +240,6 @@ func finish(meetingID string, members []member, pos uint64, err error, conflict 
 	}
 	for _, mb := range members {
 		last := mb.events[len(mb.events)-1]
-		mb.req.done <- groupResult{res: Result{Version: last.Version, Events: mb.events, Rejected: mb.rej, Position: last.Seq}}
+		mb.req.done <- groupResult{res: Result{Version: last.Version, Events: mb.events, Rejected: mb.rej, Seq: last.Seq}}
 	}
 }

@@ -121,8 +121,8 @@ func checkOutcomes(t *testing.T, st eventstore.Store, m string, out []groupOutco
 			}
 			seen[ev.Version] = o.id
 		}
-		if last := o.res.Events[len(o.res.Events)-1]; o.res.Version != last.Version || o.res.Position != last.Seq {
-			t.Fatalf("%s: result version %d position %d, its last event %d at %d", o.id, o.res.Version, o.res.Position, last.Version, last.Seq)
+		if last := o.res.Events[len(o.res.Events)-1]; o.res.Version != last.Version || o.res.Seq != last.Seq {
+			t.Fatalf("%s: result version %d position %d, its last event %d at %d", o.id, o.res.Version, o.res.Seq, last.Version, last.Seq)
 		}
 	}
 	rep, err := replay.Verify(context.Background(), st.ReadAll(context.Background(), 1))

@@ -528,8 +528,8 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 		if e := res.Events[0]; e.Version != want.version || e.CommandID != key || e.Actor != o.actor || !e.Time.Equal(now) {
 			t.Fatalf("%s: event %+v (key %q, now %v)", o.name, e, key, now)
 		}
-		if e := res.Events[0]; res.Position != m.lastSeq || e.Seq != m.lastSeq {
-			t.Fatalf("%s: position %d, event seq %d; the store's last event is at %d", o.name, res.Position, e.Seq, m.lastSeq)
+		if e := res.Events[0]; res.Seq != m.lastSeq || e.Seq != m.lastSeq {
+			t.Fatalf("%s: position %d, event seq %d; the store's last event is at %d", o.name, res.Seq, e.Seq, m.lastSeq)
 		}
 		m.hashes[meeting+"/"+sk] = res.Events[0].Hash
 		mm.lastTime = now

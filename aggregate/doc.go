@@ -13,6 +13,18 @@
 // ids come in with the command. The same inputs always give the same
 // decision, and folding the same events always gives the same state.
 //
+// # What a backend uses here
+//
+// A backend that runs the stage through a stage.Engine needs only the
+// inputs and answers of its calls: [Participant] and [Permissions] (with
+// the [Preset]s) for AddParticipant, [Settings] for Configure, [Status],
+// and the errors: the sentinels (ErrPermissionDenied, ErrNotParticipant,
+// ErrNoMeeting, ...), [*Error] and [Rejection]. [Member] is a participant
+// as the [State] holds them (status, timestamps), and the roster of
+// package projections (projections.RosterEntry) is the read model shown to
+// clients. Decide, Evolve, the command types and State are the pure core:
+// replay, the property tests and a custom engine use them.
+//
 // # The caller's loop
 //
 // Like raft's Node, the package hands its work to the caller. For one

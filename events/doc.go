@@ -2,6 +2,11 @@
 // stored in, one payload type per event, the JSON wire codec that is the audit
 // format, and the hash chain that makes a stored log tamper-evident.
 //
+// A backend rarely imports it: the engine writes events, and replay and
+// projections read them. It needs [Envelope] when it reads the log (a
+// stage.Result's Events, the audit export) and [ValidateID] to check ids
+// before it calls the engine.
+//
 // # Wire format (schema 1)
 //
 // One event is one JSON object (one line in an export file):

@@ -36,7 +36,7 @@ func ExampleRunner() {
 	res, _ := eng.RequestAccess(ctx, "w", "bob")
 
 	// Read your own write.
-	r.WaitFor(ctx, res.Position)
+	r.WaitFor(ctx, res.Seq)
 	roster, _ := r.Roster(ctx, "w")
 	fmt.Println("queue:", roster.Requests[0].UserID, "at version", roster.Version)
 	// Output:

@@ -141,12 +141,12 @@ func (h *History) Apply(e *events.Envelope) {
 		Seq: e.Seq, Version: e.Version, Time: e.Time, Type: e.Type, Actor: e.Actor,
 		Role: Role(before, e.Actor), Users: slices.Clone(e.Users()), Text: h.describe(before, e),
 	})
-	for _, t := range Step(h.state, e) {
+	for _, t := range step(h.state, e) {
 		h.transition(e, t)
 	}
 }
 
-func (h *History) transition(e *events.Envelope, t Transition) {
+func (h *History) transition(e *events.Envelope, t transition) {
 	end := endOf(e, t.UserID)
 	if t.From == aggregate.OnStage {
 		if i, ok := h.openStint[t.UserID]; ok {

@@ -267,7 +267,7 @@ func Notify(before *aggregate.State, e *events.Envelope) []Notification {
 // users the event names and of the meeting's hosts, not of its audience:
 // a watcher of a large meeting calls it for every event.
 func NotifyStep(s *aggregate.State, e *events.Envelope) []Notification {
-	ts := Step(s, e)
+	ts := step(s, e)
 	return notify(s, e, ts)
 }
 
@@ -290,7 +290,7 @@ func reason(e *events.Envelope, u string) string {
 	return ""
 }
 
-func notify(after *aggregate.State, e *events.Envelope, ts []Transition) []Notification {
+func notify(after *aggregate.State, e *events.Envelope, ts []transition) []Notification {
 	base := Notification{MeetingID: e.MeetingID, Version: e.Version, Seq: e.Seq, Time: e.Time, Actor: e.Actor, Event: e.Type}
 	var out []Notification
 	add := func(t NotificationType, to, about string) *Notification {

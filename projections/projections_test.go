@@ -88,15 +88,15 @@ func TestRunner_readYourWrites(t *testing.T) {
 	res := f.do(time.Second, "m1", "bob", aggregate.RequestAccess{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := r.WaitFor(ctx, res.Position); err != nil {
+	if err := r.WaitFor(ctx, res.Seq); err != nil {
 		t.Fatal(err)
 	}
 	ro, err := r.Roster(ctx, "m1")
 	if err != nil || len(ro.Requests) != 1 || ro.Requests[0].UserID != "bob" || ro.Version != res.Version {
 		t.Fatalf("roster %+v", ro)
 	}
-	if got := r.Position(); got < res.Position {
-		t.Errorf("position %d < %d", got, res.Position)
+	if got := r.Position(); got < res.Seq {
+		t.Errorf("position %d < %d", got, res.Seq)
 	}
 	ms := r.Meetings()
 	slices.Sort(ms)
@@ -107,7 +107,7 @@ func TestRunner_readYourWrites(t *testing.T) {
 		t.Errorf("Run returned %v", err)
 	}
 	// After Run has returned, waiting for a later position fails at once.
-	if err := r.WaitFor(ctx, res.Position+10); !errors.Is(err, projections.ErrRunnerStopped) {
+	if err := r.WaitFor(ctx, res.Seq+10); !errors.Is(err, projections.ErrRunnerStopped) {
 		t.Errorf("WaitFor after stop: %v", err)
 	}
 	if err := r.Run(ctx); err == nil {
@@ -129,7 +129,7 @@ func TestRunner_checkpoint(t *testing.T) {
 	f.do(time.Second, "m1", "bob", aggregate.Join{})
 	last := f.do(time.Second, "m2", "carol", aggregate.Join{})
 
-	for _, cp := range []uint64{0, 2, mid.Position, last.Position - 1} {
+	for _, cp := range []uint64{0, 2, mid.Seq, last.Seq - 1} {
 		t.Run(fmt.Sprint("from ", cp), func(t *testing.T) {
 			r, err := projections.NewRunner(f.store, projections.WithCheckpoint(cp))
 			if err != nil {
@@ -139,7 +139,7 @@ func TestRunner_checkpoint(t *testing.T) {
 			defer stop()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := r.WaitFor(ctx, last.Position); err != nil {
+			if err := r.WaitFor(ctx, last.Seq); err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range []string{"m1", "m2"} {
@@ -394,7 +394,7 @@ func TestRunner_jetstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.WaitFor(ctx, res.Position); err != nil {
+	if err := r.WaitFor(ctx, res.Seq); err != nil {
 		t.Fatal(err)
 	}
 	live, err := r.Roster(ctx, "m")

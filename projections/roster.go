@@ -11,7 +11,7 @@
 //	r, _ := projections.NewRunner(store)
 //	go r.Run(ctx)
 //	res, _ := eng.RequestAccess(ctx, "webinar-1", "bob")
-//	r.WaitFor(ctx, res.Position)
+//	r.WaitFor(ctx, res.Seq)
 //	roster, _ := r.Roster(ctx, "webinar-1") // includes bob's request
 //
 // A projection is a fold: the engine's live roster and the replay tool's
@@ -36,8 +36,11 @@ type AccessRequest struct {
 	Position int `json:"position"`
 }
 
-// Entry is one participant in a roster.
-type Entry struct {
+// RosterEntry is one participant in a roster: who, their status and
+// permissions, and since when (see [aggregate.Member] for the state's
+// view of a participant, and [aggregate.Participant] for the input of
+// AddParticipant).
+type RosterEntry struct {
 	UserID      string                `json:"user"`
 	Status      aggregate.Status      `json:"status"`
 	Permissions aggregate.Permissions `json:"permissions"`
@@ -95,7 +98,7 @@ type Roster struct {
 	// Requests is the request queue, oldest first.
 	Requests []AccessRequest `json:"requests"`
 	// Participants lists everyone in the meeting, sorted by user id.
-	Participants []Entry `json:"participants"`
+	Participants []RosterEntry `json:"participants"`
 
 	// The policies; each list is nil when empty.
 
@@ -119,10 +122,10 @@ type Roster struct {
 // applied, recorded or not), use [RosterAt].
 func RosterOf(s *aggregate.State) Roster {
 	r := Roster{MeetingID: s.MeetingID(), Version: s.Version(),
-		OnStage: []string{}, Accepted: []string{}, Requests: []AccessRequest{}, Participants: []Entry{},
+		OnStage: []string{}, Accepted: []string{}, Requests: []AccessRequest{}, Participants: []RosterEntry{},
 		Settings: s.Settings()}
 	for _, m := range s.Members() {
-		r.Participants = append(r.Participants, Entry{UserID: m.UserID, Status: m.Status, Permissions: m.Permissions,
+		r.Participants = append(r.Participants, RosterEntry{UserID: m.UserID, Status: m.Status, Permissions: m.Permissions,
 			Since: m.Since, Deadline: s.StatusDeadline(m.UserID), DisconnectedAt: m.DisconnectedAt})
 		if !m.DisconnectedAt.IsZero() {
 			r.Disconnected = append(r.Disconnected, Disconnection{UserID: m.UserID, Status: m.Status,

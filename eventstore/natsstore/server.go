@@ -167,9 +167,6 @@ func (s *Server) ClientURL() string {
 // Dir returns the server's storage directory.
 func (s *Server) Dir() string { return s.dir }
 
-// NATSServer returns the underlying nats-server, for monitoring and tests.
-func (s *Server) NATSServer() *server.Server { return s.ns }
-
 // Shutdown stops the server and waits until it has stopped. Everything
 // acknowledged is on disk (with the default sync); clients see their
 // connection close or reconnect. Then it lets the data directory go, for

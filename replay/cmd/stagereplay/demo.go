@@ -266,12 +266,12 @@ func (d *demo) do(actor string, a aggregate.Action) (uint64, error) {
 			who = "the backend"
 		}
 		fmt.Fprintf(d.out, "%s refused: %s's %s (%s: %s)\n", clock(d.now), who, a.Name(), aggregate.ReasonCode(err), rej.Reason)
-		return res.Position, nil
+		return res.Seq, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	return res.Position, nil
+	return res.Seq, nil
 }
 
 func (d *demo) status(u string) aggregate.Status { return d.hist.State().Status(u) }
