@@ -261,9 +261,8 @@ func writeSummary(w io.Writer, h *projections.History) {
 	}
 	fmt.Fprintf(w, "\nrequests: %s\n", strings.Join(parts, ", "))
 	if len(waits) > 0 {
-		slices.Sort(waits)
 		fmt.Fprintf(w, "  wait for a decision: median %s, longest %s\n",
-			projections.FormatDuration(waits[len(waits)/2]), projections.FormatDuration(waits[len(waits)-1]))
+			projections.FormatDuration(replay.MedianDuration(waits)), projections.FormatDuration(slices.Max(waits)))
 		by := map[string]int{}
 		for _, d := range decided {
 			by[d]++
