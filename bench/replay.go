@@ -46,7 +46,8 @@ func closeFilled() {
 
 // fillStream returns the embedded server holding n legal events over
 // meetings meetings (a host and a viewer, then the request-grant-join-leave
-// cycle), published asynchronously in the engine's wire format.
+// cycle), published asynchronously in the engine's wire format, with a
+// bounded number in flight and every acknowledgement checked.
 func fillStream(b *testing.B, n, meetings int) *filledStream {
 	filledMu.Lock()
 	defer filledMu.Unlock()
@@ -70,6 +71,8 @@ func fillStream(b *testing.B, n, meetings int) *filledStream {
 		b.Fatal(err)
 	}
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	pub := newFiller(js, 2048) // below the client's limit: no stall
+	ctx := context.Background()
 	states := make([]*aggregate.State, meetings)
 	for i := range states {
 		states[i] = aggregate.NewState(meetingName(i))
@@ -102,15 +105,13 @@ func fillStream(b *testing.B, n, meetings int) *filledStream {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := js.PublishAsync(store.Subject(s.MeetingID()), data); err != nil {
+		if err := pub.publish(ctx, store.Subject(s.MeetingID()), data); err != nil {
 			b.Fatal(err)
 		}
 		aggregate.Evolve(s, e)
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(10 * time.Minute):
-		b.Fatal("fill not acknowledged")
+	if err := pub.flush(ctx); err != nil {
+		b.Fatal(err)
 	}
 	f := &filledStream{env: &env{srv: srv, nc: nc}, store: store, n: n}
 	filled[[2]int{n, meetings}] = f
