@@ -39,7 +39,7 @@ func BenchmarkOurs(b *testing.B) {
 	}
 	b.Run(fmt.Sprintf("livestream/viewers=%d/callers=256/sync=always", viewers), Livestream(viewers, 256, SyncAlways))
 	b.Run("replay", OursReplay)
-	b.Run("replay/verify", OursReplayVerify)
+	b.Run("verify", OursReplayVerify)
 	b.Run(fmt.Sprintf("load/events=%d", loadSize()), OursLoadMeeting)
 	n, meetings := replaySize()
 	for _, st := range []struct {
