@@ -81,6 +81,7 @@ type cli struct {
 	History  historyCmd  `cmd:"" help:"Print the audit trail of a meeting, or of one user."`
 	Timeline timelineCmd `cmd:"" help:"Draw a meeting's stage time, requests and decisions as an SVG picture."`
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
+	Receipt  receiptCmd  `cmd:"" help:"Make a receipt of a user's kick or denial, checkable offline (receipt verify FILE)."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
 	Keygen   keygenCmd   `cmd:"" help:"Write a new Ed25519 signing key pair for the engine's signed snapshots and checkpoints."`
