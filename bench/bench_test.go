@@ -40,6 +40,7 @@ func BenchmarkOurs(b *testing.B) {
 	b.Run(fmt.Sprintf("livestream/viewers=%d/callers=256/sync=always", viewers), Livestream(viewers, 256, SyncAlways))
 	b.Run("replay", OursReplay)
 	b.Run("verify", OursReplayVerify)
+	b.Run("replaypair", ReplayPaired)
 	b.Run(fmt.Sprintf("load/events=%d", loadSize()), OursLoadMeeting)
 	n, meetings := replaySize()
 	for _, st := range []struct {

@@ -133,29 +133,9 @@ func replaySize() (n, meetings int) {
 func OursReplay(b *testing.B) {
 	n, meetings := replaySize()
 	f := fillStream(b, n, meetings)
-	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
-		states := map[string]*aggregate.State{}
-		got := 0
-		for e, err := range f.store.ReadAll(ctx, 1) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := states[e.MeetingID]
-			if s == nil {
-				s = aggregate.NewState(e.MeetingID)
-				states[e.MeetingID] = s
-			}
-			aggregate.Evolve(s, &e)
-			got++
-		}
-		for _, s := range states {
-			_ = projections.RosterOf(s)
-		}
-		if got != n {
-			b.Fatalf("replayed %d events, want %d", got, n)
-		}
+		foldPass(b, f, n)
 	}
 	b.StopTimer()
 	perSecond(b, b.N*n, "events/s")
@@ -165,27 +145,59 @@ func OursReplay(b *testing.B) {
 func RawReplay(b *testing.B) {
 	n, meetings := replaySize()
 	f := fillStream(b, n, meetings)
-	js, _ := jetstream.New(f.nc)
-	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
-		cons, err := js.OrderedConsumer(ctx, f.store.Stream(), jetstream.OrderedConsumerConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs, err := cons.Messages()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for range n {
-			if _, err := msgs.Next(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		msgs.Stop()
+		rawPass(b, f, n)
 	}
 	b.StopTimer()
 	perSecond(b, b.N*n, "events/s")
+}
+
+// foldPass folds the whole stream into every meeting's state and roster
+// through the store's ReadAll, and checks it read n events.
+func foldPass(b *testing.B, f *filledStream, n int) {
+	ctx := context.Background()
+	states := map[string]*aggregate.State{}
+	got := 0
+	for e, err := range f.store.ReadAll(ctx, 1) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := states[e.MeetingID]
+		if s == nil {
+			s = aggregate.NewState(e.MeetingID)
+			states[e.MeetingID] = s
+		}
+		aggregate.Evolve(s, &e)
+		got++
+	}
+	for _, s := range states {
+		_ = projections.RosterOf(s)
+	}
+	if got != n {
+		b.Fatalf("replayed %d events, want %d", got, n)
+	}
+}
+
+// rawPass reads the n messages of the stream with an ordered consumer,
+// decoding nothing.
+func rawPass(b *testing.B, f *filledStream, n int) {
+	ctx := context.Background()
+	js, _ := jetstream.New(f.nc)
+	cons, err := js.OrderedConsumer(ctx, f.store.Stream(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range n {
+		if _, err := msgs.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msgs.Stop()
 }
 
 // newID returns a deterministic, distinct event id for filler event i.

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/productdb/stage/replay"
 )
@@ -23,16 +24,23 @@ func OursReplayVerify(b *testing.B) {
 	defer src.Close()
 	b.ResetTimer()
 	for range b.N {
-		rep, err := replay.Verify(ctx, src.Events(ctx, ""))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if rep.Events != n || len(rep.Findings) > 0 {
-			b.Fatalf("verified %d events with %d findings, want %d and none", rep.Events, len(rep.Findings), n)
-		}
+		verifyPass(b, src, n)
 	}
 	b.StopTimer()
 	perSecond(b, b.N*n, "events/s")
+}
+
+// verifyPass verifies the whole stream of src, which must hold n events
+// and no finding.
+func verifyPass(b *testing.B, src replay.Source, n int) {
+	ctx := context.Background()
+	rep, err := replay.Verify(ctx, src.Events(ctx, ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if rep.Events != n || len(rep.Findings) > 0 {
+		b.Fatalf("verified %d events with %d findings, want %d and none", rep.Events, len(rep.Findings), n)
+	}
 }
 
 // loadSize is how many events OursLoadMeeting's meeting has: 20k (5k with
@@ -68,4 +76,41 @@ func OursLoadMeeting(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/load")
 	perSecond(b, b.N*n, "events/s")
+}
+
+// ReplayPaired measures OursReplay, OursReplayVerify and RawReplay
+// interleaved: each b.N iteration reads the stream raw, then folds it,
+// then verifies it, so that the three see the same load on a shared
+// machine (run one after the other, minutes apart, their ratios move with
+// whatever else runs). It reports the fold's events/s, the raw consumer's
+// (raw-events/s), their ratio (x-raw), and verify's (verify-events/s,
+// verify-x-raw), each over the iterations' summed times.
+func ReplayPaired(b *testing.B) {
+	n, meetings := replaySize()
+	f := fillStream(b, n, meetings)
+	ctx := context.Background()
+	src, err := replay.OpenConn(ctx, f.nc, replay.WithStream(f.store.Stream()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	var raw, fold, verify time.Duration
+	timed := func(d *time.Duration, run func(*testing.B)) {
+		t0 := time.Now()
+		run(b)
+		*d += time.Since(t0)
+	}
+	b.ResetTimer()
+	for range b.N {
+		timed(&raw, func(b *testing.B) { rawPass(b, f, n) })
+		timed(&fold, func(b *testing.B) { foldPass(b, f, n) })
+		timed(&verify, func(b *testing.B) { verifyPass(b, src, n) })
+	}
+	b.StopTimer()
+	rate := func(d time.Duration) float64 { return float64(b.N*n) / d.Seconds() }
+	b.ReportMetric(rate(fold), "events/s")
+	b.ReportMetric(rate(raw), "raw-events/s")
+	b.ReportMetric(rate(fold)/rate(raw), "x-raw")
+	b.ReportMetric(rate(verify), "verify-events/s")
+	b.ReportMetric(rate(verify)/rate(raw), "verify-x-raw")
 }

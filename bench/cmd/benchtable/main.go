@@ -62,6 +62,8 @@ var rows = []row{
 	{"  heap per participant, cached", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "B/participant", "<= 300 B", false},
 	{"Replay: fold the stream into rosters", "Ours/replay", "Raw/replay", "events/s", ">= 0.7x", true},
 	{"  verify: re-decide every event", "Ours/verify", "Raw/replay", "events/s", "", true},
+	{"  fold vs raw, interleaved in each iteration", "Ours/replaypair", "", "x-raw", ">= 0.7x", true},
+	{"  verify vs raw, interleaved", "Ours/replaypair", "", "verify-x-raw", "", true},
 	{"Load one meeting of 20k events", "Ours/load/events=20000", "", "ms/load", "", false},
 	{"Cold load, meeting in a large stream vs small", "Ours/coldload/stream=large", "Ours/coldload/stream=small", "ms/load", "<= 1.5x", false},
 	{"  the same, each meeting with a snapshot at its head", "Ours/coldload/snapshot/stream=large", "Ours/coldload/snapshot/stream=small", "ms/load", "", false},
@@ -95,7 +97,7 @@ func main() {
 		}
 		run("^BenchmarkCore$", "1s")
 		run("^Benchmark(Ours|Raw)$/(guarded|async|batch|onemeeting|onesubject)", strconv.Itoa(*n)+"x")
-		run("^Benchmark(Ours|Raw)$/(replay|verify|load|coldload|livestream)", "1x")
+		run("^Benchmark(Ours|Raw)$/(replay|verify|replaypair|load|coldload|livestream)", "1x")
 		out = buf.Bytes()
 	}
 	results := parse(out)

@@ -1,7 +1,8 @@
 // Command stagereplay answers questions about a stage audit log from the log
 // alone: who was on stage at a time or version, the pending requests, a
 // readable audit trail, a timeline picture, whether the log is intact and
-// every event was legal, and JSON Lines export and import.
+// every event was legal, receipts of one decision checkable offline, and
+// JSON Lines export and import.
 //
 // Run the scripted demo first; it ends by printing the commands that replay
 // what it did:
@@ -14,8 +15,8 @@
 // Exit status: 0 on success (for verify: a clean log); 1 when verify finds
 // problems, including a log whose end is gone (truncated) and an empty log
 // (it prints "EMPTY: SOURCE holds no events"): nothing verified is not a
-// clean log; 2 for any error (a source that cannot be read, an unknown
-// meeting, a bad flag).
+// clean log; for receipt verify, a receipt that does not verify; 2 for any
+// error (a source that cannot be read, an unknown meeting, a bad flag).
 //
 // verify prints each cause once, with a line that counts the findings that
 // follow from it ("and 81 more findings in meeting webinar-42 that follow
