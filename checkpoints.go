@@ -82,7 +82,7 @@ func (c *checkpointer) flush() error {
 		}
 		cps = append(cps, s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.writeTimeout)
 	defer cancel()
 	var errs []error
 	for _, sink := range cfg.checkpointSinks {

@@ -1,5 +1,9 @@
 package stage
 
+// The methods below are Execute with the command they name. Each takes the
+// same trailing options as Execute: [WithIdempotencyKey] for a safe retry,
+// [WithCorrelationID], and [WithReason] (DenyAccess and Kick only).
+
 import (
 	"context"
 	"time"
@@ -9,95 +13,97 @@ import (
 
 // AddParticipant adds a user to the meeting with their stage permissions; they
 // start OffStage. The backend calls it when the user enters the meeting.
-func (e *Engine) AddParticipant(ctx context.Context, meetingID string, p aggregate.Participant) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.AddParticipant{Participant: p}})
+func (e *Engine) AddParticipant(ctx context.Context, meetingID string, p aggregate.Participant, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.AddParticipant{Participant: p}}, opts...)
 }
 
 // RemoveParticipant removes a user from the meeting: off the stage, out of the
 // request queue, no status.
-func (e *Engine) RemoveParticipant(ctx context.Context, meetingID, userID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.RemoveParticipant{UserID: userID}})
+func (e *Engine) RemoveParticipant(ctx context.Context, meetingID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.RemoveParticipant{UserID: userID}}, opts...)
 }
 
 // UpdatePermissions changes a participant's permissions from now on. A user
 // changed to NotAllowed who is requested, accepted or on stage is moved
 // OffStage in the same event.
-func (e *Engine) UpdatePermissions(ctx context.Context, meetingID, userID string, p aggregate.Permissions) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.UpdatePermissions{UserID: userID, Permissions: p}})
+func (e *Engine) UpdatePermissions(ctx context.Context, meetingID, userID string, p aggregate.Permissions, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.UpdatePermissions{UserID: userID, Permissions: p}}, opts...)
 }
 
 // RequestAccess asks, for actorID, to come on stage. Allowed users and hosts
 // are accepted at once; CanRequest users join the request queue.
-func (e *Engine) RequestAccess(ctx context.Context, meetingID, actorID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.RequestAccess{}})
+func (e *Engine) RequestAccess(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.RequestAccess{}}, opts...)
 }
 
 // CancelRequestAccess withdraws actorID's pending request.
-func (e *Engine) CancelRequestAccess(ctx context.Context, meetingID, actorID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.CancelRequestAccess{}})
+func (e *Engine) CancelRequestAccess(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.CancelRequestAccess{}}, opts...)
 }
 
 // GrantAccess accepts the requests of, or invites, the users; actorID must be
 // a host. Ineligible targets are reported in Result.Rejected.
-func (e *Engine) GrantAccess(ctx context.Context, meetingID, actorID string, userIDs ...string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.GrantAccess{Users: userIDs}})
+func (e *Engine) GrantAccess(ctx context.Context, meetingID, actorID string, userIDs []string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.GrantAccess{Users: userIDs}}, opts...)
 }
 
 // DenyAccess denies the users' pending requests; actorID must be a host.
-// Ineligible targets are reported in Result.Rejected. To record a reason, use
-// Execute with aggregate.DenyAccess.
-func (e *Engine) DenyAccess(ctx context.Context, meetingID, actorID string, userIDs ...string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.DenyAccess{Users: userIDs}})
+// Ineligible targets are reported in Result.Rejected. [WithReason] records
+// a reason in the event.
+func (e *Engine) DenyAccess(ctx context.Context, meetingID, actorID string, userIDs []string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.DenyAccess{Users: userIDs}}, opts...)
 }
 
 // Join puts actorID on stage: they must be accepted, or have Allowed access.
-func (e *Engine) Join(ctx context.Context, meetingID, actorID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Join{}})
+func (e *Engine) Join(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Join{}}, opts...)
 }
 
 // Leave takes actorID off stage, or declines their invitation.
-func (e *Engine) Leave(ctx context.Context, meetingID, actorID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Leave{}})
+func (e *Engine) Leave(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Leave{}}, opts...)
 }
 
 // Kick sends the users off stage or revokes their invitations; actorID must
-// be a host. Ineligible targets are reported in Result.Rejected. To record a
-// reason, use Execute with aggregate.Kick.
-func (e *Engine) Kick(ctx context.Context, meetingID, actorID string, userIDs ...string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Kick{Users: userIDs}})
+// be a host. Ineligible targets are reported in Result.Rejected.
+// [WithReason] records a reason in the event.
+func (e *Engine) Kick(ctx context.Context, meetingID, actorID string, userIDs []string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Kick{Users: userIDs}}, opts...)
 }
 
 // Configure sets the meeting's stage policies (capacity, seat offers,
 // invitation expiry, speaking slots, request cooldown, reconnect grace),
 // replacing the previous settings; actorID must be a host. The zero
 // [aggregate.Settings] turns every policy off.
-func (e *Engine) Configure(ctx context.Context, meetingID, actorID string, settings aggregate.Settings) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Configure{Settings: settings}})
+func (e *Engine) Configure(ctx context.Context, meetingID, actorID string, settings aggregate.Settings, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.Configure{Settings: settings}}, opts...)
 }
 
 // BanFromStage bans userID from the stage until until (the zero time: until
 // lifted); actorID must be a host. The user is moved OffStage and out of the
 // request queue and the seat waitlist, and until then cannot request, be
-// invited or join (aggregate.ErrPermissionDenied, saying until when).
-func (e *Engine) BanFromStage(ctx context.Context, meetingID, actorID, userID string, until time.Time) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.BanFromStage{UserID: userID, Until: until}})
+// invited or join (aggregate.ErrPermissionDenied, saying until when). A ban
+// records no reason: with [WithReason] it fails with
+// aggregate.ErrInvalidCommand.
+func (e *Engine) BanFromStage(ctx context.Context, meetingID, actorID, userID string, until time.Time, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.BanFromStage{UserID: userID, Until: until}}, opts...)
 }
 
 // LiftBan ends userID's stage ban; actorID must be a host.
-func (e *Engine) LiftBan(ctx context.Context, meetingID, actorID, userID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.LiftBan{UserID: userID}})
+func (e *Engine) LiftBan(ctx context.Context, meetingID, actorID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.LiftBan{UserID: userID}}, opts...)
 }
 
 // Disconnect tells the engine that userID's connection dropped. With a
 // ReconnectGrace set they keep their status, queue position and seat for
 // that long, and leave the meeting when it ends unless they Reconnect;
 // without one they leave at once.
-func (e *Engine) Disconnect(ctx context.Context, meetingID, userID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Disconnect{UserID: userID}})
+func (e *Engine) Disconnect(ctx context.Context, meetingID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Disconnect{UserID: userID}}, opts...)
 }
 
 // Reconnect tells the engine that a disconnected userID is back within their
 // grace: they keep everything they had.
-func (e *Engine) Reconnect(ctx context.Context, meetingID, userID string) (Result, error) {
-	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Reconnect{UserID: userID}})
+func (e *Engine) Reconnect(ctx context.Context, meetingID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Reconnect{UserID: userID}}, opts...)
 }

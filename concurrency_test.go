@@ -206,9 +206,9 @@ func (h *countingHandler) Handle(context.Context, slog.Record) error {
 func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
 
-// isRuleError reports whether err is one of the four domain errors.
+// isRuleError reports whether err is one of the domain errors.
 func isRuleError(err error) bool {
-	for _, kind := range []error{aggregate.ErrPermissionDenied, aggregate.ErrInvalidState, aggregate.ErrNotParticipant, aggregate.ErrInvalidCommand} {
+	for _, kind := range []error{aggregate.ErrPermissionDenied, aggregate.ErrInvalidState, aggregate.ErrNotParticipant, aggregate.ErrInvalidCommand, aggregate.ErrNoMeeting} {
 		if errors.Is(err, kind) {
 			return true
 		}

@@ -86,7 +86,7 @@ func crashCommand(key string) (string, aggregate.Command, error) {
 // then a viewer's next step through the stage, now and then leaving the
 // meeting by the backend's RemoveParticipant).
 func crashNext(ctx context.Context, eng *stage.Engine, m string, n int, rng *rand.Rand) (string, error) {
-	if _, err := eng.Status(ctx, m, "alice"); errors.Is(err, aggregate.ErrNotParticipant) {
+	if _, err := eng.Status(ctx, m, "alice"); errors.Is(err, aggregate.ErrNotParticipant) || errors.Is(err, aggregate.ErrNoMeeting) {
 		return crashKey(m, n, "host", "alice"), nil
 	} else if err != nil {
 		return "", err

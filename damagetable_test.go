@@ -382,7 +382,7 @@ func damageForgedSnapshot(t *testing.T, signed bool) {
 		t.Fatal(err)
 	}
 	defer eng2.Close()
-	_, err = eng2.GrantAccess(ctx, "w", "bob", "carol")
+	_, err = eng2.GrantAccess(ctx, "w", "bob", []string{"carol"})
 	if !signed {
 		if err != nil {
 			t.Fatalf("without a key the forged snapshot was not used (%v): the test no longer shows the threat", err)

@@ -9,10 +9,11 @@
 //	store := eventstore.NewMemory()
 //	eng, err := stage.New(store)
 //	eng.AddParticipant(ctx, "webinar-1", aggregate.Participant{UserID: "alice",
-//		Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}})
-//	eng.RequestAccess(ctx, "webinar-1", "bob")          // bob asks
-//	eng.GrantAccess(ctx, "webinar-1", "alice", "bob")   // alice lets him up
-//	eng.Join(ctx, "webinar-1", "bob")                   // bob goes on stage
+//		Permissions: aggregate.PresetHost.Permissions()})
+//	eng.RequestAccess(ctx, "webinar-1", "bob")                    // bob asks
+//	eng.GrantAccess(ctx, "webinar-1", "alice", []string{"bob"})   // alice lets him up
+//	eng.Join(ctx, "webinar-1", "bob", stage.WithIdempotencyKey(k)) // bob goes on stage; safe to retry
+//	eng.Kick(ctx, "webinar-1", "alice", []string{"bob"}, stage.WithReason("time is up"))
 //
 // # What the engine does with one command
 //
@@ -85,8 +86,9 @@
 //
 // Rejections wrap one of aggregate.ErrPermissionDenied,
 // aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
-// aggregate.ErrInvalidCommand, aggregate.ErrStageFull or
-// aggregate.ErrCooldown; errors.As with *aggregate.Error gives the
+// aggregate.ErrInvalidCommand, aggregate.ErrStageFull,
+// aggregate.ErrCooldown, aggregate.ErrKeyReused or aggregate.ErrNoMeeting
+// (a meeting with no events); errors.As with *aggregate.Error gives the
 // command, the user and the reason. Conflicts that outlast the retries wrap
 // eventstore.ErrConflict; damaged history wraps eventstore.ErrCorrupt.
 package stage

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,10 @@ type Engine struct {
 
 	// cost is what an append costs, to group commands only when it pays (group.go).
 	cost appendCost
+
+	// following reports whether the store's follower is current (nil
+	// without WithCachedReads).
+	following func() bool
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -69,6 +74,12 @@ type meeting struct {
 	// guarded by lock), and whether a snapshot write is in flight.
 	snapVersion uint64
 	snapping    atomic.Bool
+	// foldedTo is the version a load reached by folding at least
+	// pastMin events past the latest snapshot (0 when it did not): the
+	// meeting's first write after that snapshots it, so a crash before
+	// eviction, Close or the idle sweep costs the next Engine no such
+	// fold (guarded by lock).
+	foldedTo uint64
 	// How many events the state is past its latest snapshot, and when a
 	// caller last released the meeting (Unix nanoseconds): set on release,
 	// read without the lock by eviction, Close and the idle sweep.
@@ -76,6 +87,13 @@ type meeting struct {
 	usedAt atomic.Int64
 
 	q queue // commands waiting to join the head's append (group.go)
+
+	// loaded is set when the caller holding the lock loaded the state
+	// from the store (it is as new as a catch-up); the caller clears it.
+	loaded bool
+	// head is the highest store position of the meeting's events that
+	// the store's follower reported (WithCachedReads).
+	head atomic.Uint64
 
 	users int           // callers holding or waiting for the meeting; e.mu guards it
 	elem  *list.Element // place in e.lru; e.mu guards it
@@ -88,7 +106,8 @@ type meeting struct {
 	stopped bool
 }
 
-// Result is the outcome of a command.
+// Result is the outcome of a command. It marshals to a stable JSON form
+// (see [Result.MarshalJSON] and docs/errors.md).
 type Result struct {
 	// Version is the meeting's version after the command. A Join that fails
 	// with aggregate.ErrStageFull still records the waitlisting: Version
@@ -130,6 +149,20 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 	if cfg.checkpointEvery > 0 {
 		e.checkpoints = newCheckpointer(e)
 	}
+	if cfg.cachedReads {
+		hf, ok := store.(eventstore.HeadFollower)
+		if !ok {
+			e.stopTicks()
+			return nil, fmt.Errorf("stage: New: WithCachedReads needs a store that reports appends (eventstore.HeadFollower); %T does not", store)
+		}
+		// Close cancels tickCtx: the follower ends with the Engine.
+		current, err := hf.FollowHeads(e.tickCtx, e.appended)
+		if err != nil {
+			e.stopTicks()
+			return nil, fmt.Errorf("stage: New: following the store's appends: %w", err)
+		}
+		e.following = current
+	}
 	e.startIdleSweep()
 	return e, nil
 }
@@ -140,8 +173,9 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 // its latest snapshot (see [WithSnapshotEvery]; bounded by
 // [CloseSnapshotTimeout] in all), so that the next Engine loads them from
 // their head. With [WithCheckpoints], it then writes the last
-// checkpoints and returns that write's error. It does not close the store.
-// Close is idempotent.
+// checkpoints and returns that write's error. It does not close the store,
+// unless it was given to [CloseWith] (then Close closes it last, and
+// returns its error too). Close is idempotent.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -162,10 +196,14 @@ func (e *Engine) Close() error {
 	e.ticking.Wait()
 	e.snapshots.Wait()
 	e.snapshotAll()
+	var err error
 	if e.checkpoints != nil {
-		return e.checkpoints.close()
+		err = e.checkpoints.close()
 	}
-	return nil
+	for _, c := range slices.Backward(e.cfg.closers) {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }
 
 // Execute runs one command on a meeting: decide, append, apply. A rejected
@@ -184,7 +222,10 @@ func (e *Engine) Close() error {
 // The membership commands (AddParticipant, RemoveParticipant,
 // UpdatePermissions, Disconnect, Reconnect) are the backend's: they carry
 // no Actor, and one that does fails with aggregate.ErrPermissionDenied.
-// For idempotency keys, see [WithIdempotencyKey].
+// For idempotency keys, see [WithIdempotencyKey]; the other options are
+// [WithCorrelationID] and [WithReason]. On a meeting with no events, every
+// command but AddParticipant (which starts the meeting) fails with an error
+// wrapping aggregate.ErrNoMeeting.
 //
 // Commands of one meeting run one at a time, each decided on the state
 // the previous one left; while one is being appended, commands without a
@@ -196,7 +237,92 @@ func (e *Engine) Close() error {
 // Lapsed event appended together with the command's event (see package
 // aggregate); a command that fails records nothing, and the lapses are
 // recorded by the next tick.
+//
+// A command that fails for any other reason than the rules (the store, a
+// context ending, the Engine closing) returns an error that says what it
+// left in the store, with errors.Is:
+//
+//   - [ErrNotStored]: nothing was stored (the failure came before the
+//     append was sent, or the store answered that it stored nothing: a
+//     load or catch-up that failed, the idempotency key's record that
+//     failed, too many conflicts, lost history, a store refusing while
+//     disconnected). Retry as is.
+//   - [ErrOutcomeUnknown]: the append was sent and its answer lost (a
+//     timeout, a connection lost while waiting), or a retried command's
+//     first outcome could not be read. Retry with the same idempotency
+//     key ([WithIdempotencyKey]): the retry reports what happened
+//     (Result.Duplicate) or applies the command now.
+//   - [ErrUnavailable], together with one of the two: no server or no
+//     stream leader could be reached. The store says so as soon as it
+//     knows, within the caller's ctx (see the store's timeouts, e.g.
+//     natsstore.WithRequestTimeout).
+//
+// A rejection wraps neither. [ErrorCode] and [HTTPStatus] map every
+// error to a code and a status; docs/errors.md has the table.
 func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
+	res, err := e.execute(ctx, meetingID, cmd, opts...)
+	return res, failureOutcome(err)
+}
+
+// failureOutcome says what a failure of execute left in the store. The
+// paths of execute that may have stored the command (its append, the
+// read of a duplicate's events) mark their errors with [mayBeStored] and
+// say it themselves; every other failure came before anything was sent:
+// not stored, whatever a read or the key's record said of its own
+// outcome. A rejection by the rules is left as it is: a decision, not a
+// failure.
+func failureOutcome(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rej *aggregate.Error
+	if errors.As(err, &rej) && aggregate.ReasonCode(rej) != "" {
+		return err
+	}
+	var ms *mayBeStored
+	if errors.As(err, &ms) {
+		return err
+	}
+	return commandNotStored(err)
+}
+
+// mayBeStored marks the error of a path of execute that may have stored
+// the command; the error says its outcome (eventstore.WriteOutcome).
+type mayBeStored struct{ err error }
+
+func (e *mayBeStored) Error() string { return e.err.Error() }
+func (e *mayBeStored) Unwrap() error { return e.err }
+
+// commandNotStored marks the error of a failure before the command's
+// append was sent (a read, the record of its idempotency key): the
+// command stored nothing, whatever that request's own outcome. An error
+// that said "unknown" is restated; it keeps saying whether the store was
+// unavailable, whether a context ended, and the store's error kinds.
+func commandNotStored(err error) error {
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		return eventstore.NotStored(err)
+	}
+	kinds := []error{ErrNotStored}
+	for _, k := range []error{ErrUnavailable, context.DeadlineExceeded, context.Canceled, eventstore.ErrClosed,
+		ErrClosed, eventstore.ErrConflict, eventstore.ErrCorrupt, eventstore.ErrHistoryLost, eventstore.ErrInvalidEvents} {
+		if errors.Is(err, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return &restated{msg: "not stored: " + err.Error(), kinds: kinds}
+}
+
+// restated is an error whose outcome the engine restated: its text, and
+// the kinds it still matches.
+type restated struct {
+	msg   string
+	kinds []error
+}
+
+func (e *restated) Error() string   { return e.msg }
+func (e *restated) Unwrap() []error { return e.kinds }
+
+func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
 	name := "Command"
 	if cmd.Action != nil {
 		name = cmd.Action.Name()
@@ -213,6 +339,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	}
 	if xc.correlation != "" {
 		cmd.CorrelationID = xc.correlation
+	}
+	if err := withReason(&cmd, name, xc.reason); err != nil {
+		return Result{}, err
 	}
 	// The first event's id doubles as the command id when the caller gave
 	// none: one UUID instead of two on the common path. Such a key is new
@@ -248,12 +377,12 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 	}
 	defer e.release(m)
 	if m.lost != nil {
-		return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: %w", name, meetingID, m.lost)
+		return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, eventstore.NotStored(m.lost))
 	}
 	// fresh says the state was caught up with the store during this call:
 	// a rejection must be decided on state at least that new.
-	fresh := false
-	if m.stale || tick {
+	fresh := m.loaded && !m.stale
+	if m.stale || tick && !fresh {
 		if err := e.catchUp(ctx, m); err != nil {
 			return Result{}, err
 		}
@@ -296,7 +425,9 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 		if d.Duplicate {
 			run, err := e.recorded(ctx, meetingID, cmd, d.First, d.Last)
 			if err != nil {
-				return Result{}, err
+				// The command was stored before; which outcome it had
+				// is unknown until a retry with its key reads it.
+				return Result{}, &mayBeStored{eventstore.OutcomeUnknown(err)}
 			}
 			return e.original(cmd, run)
 		}
@@ -323,7 +454,7 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			// never happened (the log tells), never the other way round.
 			rec := eventstore.CommandRecord{Version: d.Events[0].Version, Time: now}
 			if err := e.index.RecordCommand(ctx, meetingID, key, rec); err != nil {
-				return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: not stored: recording its idempotency key: %w", name, meetingID, err)
+				return Result{Version: m.state.Version()}, fmt.Errorf("stage: %s on meeting %s: %w", name, meetingID, commandNotStored(fmt.Errorf("recording its idempotency key: %w", err)))
 			}
 		}
 		// Queued commands the rules accept on the state this command
@@ -358,6 +489,11 @@ func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			return Result{Version: d.Events[len(d.Events)-1].Version, Events: d.Events, Rejected: d.Rejected, Position: last}, d.Err
 		}
 		conflict := errors.Is(err, eventstore.ErrConflict)
+		// A store says what a failed append left (not stored, or
+		// unknown); a store that does not is taken at the Store
+		// interface's word: ambiguous, unless it is a conflict or a
+		// refusal.
+		err = &mayBeStored{eventstore.WriteOutcome(err, true)}
 		finish(meetingID, members, 0, err, conflict)
 		if applied {
 			// The state ran ahead of the store: it is read again below
@@ -577,12 +713,14 @@ func (e *Engine) acquireOr(ctx context.Context, meetingID string, req *groupReq)
 		e.unuse(m)
 		return nil, nil, ctx.Err()
 	}
+	m.loaded = false
 	if m.state == nil {
 		if err := e.load(ctx, m); err != nil {
 			m.state = nil
 			e.release(m)
 			return nil, nil, err
 		}
+		m.loaded = true
 	}
 	return m, nil, nil
 }
@@ -657,9 +795,11 @@ func (e *Engine) catchUp(ctx context.Context, m *meeting) error {
 	return nil
 }
 
-// read runs f on the meeting's current state, caught up with the store, as
-// it is at the engine clock's now: lapses due and not yet recorded are
-// applied (aggregate.At), so reads never show an expired status.
+// read runs f on the meeting's current state, caught up with the store
+// (unless the state was loaded during this call, or the store's follower
+// says the cache is current: see WithCachedReads), as it is at the engine
+// clock's now: lapses due and not yet recorded are applied (aggregate.At),
+// so reads never show an expired status.
 func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*aggregate.State) error) error {
 	if err := validMeeting(command, meetingID); err != nil {
 		return err
@@ -669,11 +809,38 @@ func (e *Engine) read(ctx context.Context, command, meetingID string, f func(*ag
 		return err
 	}
 	defer e.release(m)
-	if err := e.catchUp(ctx, m); err != nil {
-		return err
+	if !m.loaded && !e.current(m) {
+		if err := e.catchUp(ctx, m); err != nil {
+			return err
+		}
+		m.stale = false
 	}
-	m.stale = false
 	return f(aggregate.At(m.state, e.now(m.state)))
+}
+
+// current reports whether the cached state of a meeting the caller holds
+// has every event the store's follower reported (WithCachedReads), and
+// the follower is current.
+func (e *Engine) current(m *meeting) bool {
+	return e.following != nil && !m.stale && m.head.Load() <= m.seq && e.following()
+}
+
+// appended is the store follower's report of an append: it raises the
+// meeting's head if the meeting is cached. A meeting cached later loads
+// what the store holds then.
+func (e *Engine) appended(meetingID string, seq uint64) {
+	e.mu.Lock()
+	m := e.meetings[meetingID]
+	e.mu.Unlock()
+	if m == nil {
+		return
+	}
+	for {
+		old := m.head.Load()
+		if seq <= old || m.head.CompareAndSwap(old, seq) {
+			return
+		}
+	}
 }
 
 // newID returns a UUID v7, falling back to v4 if the clock source fails.
@@ -685,18 +852,27 @@ func newID() uuid.UUID {
 	return id
 }
 
+// noMeeting is the answer of a read of a meeting with no events.
+func noMeeting(command string) error {
+	return &aggregate.Error{Command: command, Err: aggregate.ErrNoMeeting, Reason: "the meeting has no events"}
+}
+
 func invalidID(command, what string, err error) error {
 	return &aggregate.Error{Command: command, Err: aggregate.ErrInvalidCommand, Reason: what + ": " + err.Error(), Cause: err}
 }
 
 // Status returns userID's stage status in the meeting. A user who is not a
-// participant gets an error wrapping aggregate.ErrNotParticipant.
+// participant gets an error wrapping aggregate.ErrNotParticipant; in a
+// meeting with no events, an error wrapping aggregate.ErrNoMeeting.
 func (e *Engine) Status(ctx context.Context, meetingID, userID string) (aggregate.Status, error) {
 	if err := events.ValidateID(userID); err != nil {
 		return 0, invalidID("Status", "user", err)
 	}
 	var st aggregate.Status
 	err := e.read(ctx, "Status", meetingID, func(s *aggregate.State) error {
+		if s.Version() == 0 {
+			return noMeeting("Status")
+		}
 		st = s.Status(userID)
 		if st == 0 {
 			return &aggregate.Error{Command: "Status", UserID: userID, Err: aggregate.ErrNotParticipant, Reason: "not in the meeting"}
@@ -706,11 +882,14 @@ func (e *Engine) Status(ctx context.Context, meetingID, userID string) (aggregat
 	return st, err
 }
 
-// Roster returns the meeting's current roster. A meeting with no events has
-// an empty roster at version 0.
+// Roster returns the meeting's current roster. A meeting with no events
+// is no meeting: an error wrapping aggregate.ErrNoMeeting.
 func (e *Engine) Roster(ctx context.Context, meetingID string) (projections.Roster, error) {
 	var r projections.Roster
 	err := e.read(ctx, "Roster", meetingID, func(s *aggregate.State) error {
+		if s.Version() == 0 {
+			return noMeeting("Roster")
+		}
 		r = projections.RosterOf(s)
 		return nil
 	})
@@ -719,7 +898,8 @@ func (e *Engine) Roster(ctx context.Context, meetingID string) (projections.Rost
 
 // GetAccessRequests returns the meeting's pending requests, oldest first.
 // Only a host may list them (else an error wrapping
-// aggregate.ErrPermissionDenied).
+// aggregate.ErrPermissionDenied); a meeting with no events is no meeting
+// (an error wrapping aggregate.ErrNoMeeting).
 func (e *Engine) GetAccessRequests(ctx context.Context, meetingID, actorID string) ([]projections.AccessRequest, error) {
 	var out []projections.AccessRequest
 	err := e.read(ctx, "GetAccessRequests", meetingID, func(s *aggregate.State) error {

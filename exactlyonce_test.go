@@ -243,7 +243,7 @@ func TestExactlyOnce_rejectionsOnFreshState(t *testing.T) {
 			if _, err := e2.RequestAccess(ctx, "w", "bob"); err != nil { // e2 caches the meeting
 				t.Fatal(err)
 			}
-			if _, err := e1.GrantAccess(ctx, "w", "alice", "bob"); err != nil {
+			if _, err := e1.GrantAccess(ctx, "w", "alice", []string{"bob"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := e2.Join(ctx, "w", "bob"); err != nil {

@@ -224,6 +224,9 @@ func jsVerify(t jsT, st eventstore.Store, meetings []string, acks *jsAcks, engin
 		want, _ := json.Marshal(projections.RosterOf(s))
 		for i, eng := range engines {
 			r, err := eng.Roster(ctx, m)
+			if errors.Is(err, aggregate.ErrNoMeeting) && s.Version() == 0 {
+				continue // no event in the log: no meeting
+			}
 			if err != nil {
 				t.Fatalf("engine %d roster of %s: %v", i, m, err)
 			}
@@ -791,7 +794,7 @@ func TestJetStream_HostileInput(t *testing.T) {
 	jsSeed(t, eng, []string{"h1"})
 	before, _ := collectSeqs(st.ReadAll(ctx, 0))
 
-	for _, id := range []string{"a.b", "*", ">", "a b", "h1.>", "", "x\x00y"} {
+	for _, id := range []string{"", "x\x00y", "a\tb", "a\xffb", strings.Repeat("x", events.MaxIDLen+1)} {
 		if _, err := eng.RequestAccess(ctx, id, "ann"); !errors.Is(err, aggregate.ErrInvalidCommand) {
 			t.Errorf("RequestAccess on meeting %q: %v, want ErrInvalidCommand", id, err)
 		}
@@ -817,7 +820,7 @@ func TestJetStream_HostileInput(t *testing.T) {
 		t.Fatalf("hostile commands stored %d events", len(after)-len(before)-1)
 	}
 	// The meeting goes on.
-	if _, err := eng.DenyAccess(ctx, "h1", "host", "ann"); err != nil {
+	if _, err := eng.DenyAccess(ctx, "h1", "host", []string{"ann"}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -155,6 +155,9 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time, indexed bool) ou
 	if o.membership() && o.actor != "" {
 		return fail(aggregate.ErrPermissionDenied) // the backend's authority only
 	}
+	if mm.version == 0 && o.name != "AddParticipant" {
+		return fail(aggregate.ErrNoMeeting) // AddParticipant starts a meeting
+	}
 
 	switch o.name {
 	case "AddParticipant":

@@ -4,9 +4,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/events"
 )
@@ -26,10 +28,15 @@ type config struct {
 
 	snapshotEvery uint64
 	snapshotIdle  time.Duration
+	cachedReads   bool
+	closers       []io.Closer
 
 	signingKey      ed25519.PrivateKey
 	checkpointEvery time.Duration
 	checkpointSinks []checkpoint.Sink
+
+	writeTimeout time.Duration // timeouts.go
+	closeTimeout time.Duration
 }
 
 func defaultConfig() config {
@@ -44,6 +51,9 @@ func defaultConfig() config {
 
 		snapshotEvery: DefaultSnapshotEvery,
 		snapshotIdle:  DefaultSnapshotIdle,
+
+		writeTimeout: DefaultBackgroundWriteTimeout,
+		closeTimeout: CloseSnapshotTimeout,
 	}
 }
 
@@ -156,6 +166,61 @@ func WithSnapshotEvery(n int) Option {
 // DefaultSnapshotIdle is the idle period of [WithSnapshotIdle].
 const DefaultSnapshotIdle = 30 * time.Second
 
+// CloseWith makes [Engine.Close] close c once the Engine has stopped:
+// the store the Engine runs on, and what the store runs on, so that one
+// call shuts the whole thing down, e.g. the [natsstore.Embedded] of the
+// embedded default or the [natsstore.Connection] to an external server:
+//
+//	emb, err := natsstore.OpenEmbedded(ctx, dir)
+//	...
+//	eng, err := stage.New(emb.Store, stage.CloseWith(emb))
+//	...
+//	defer eng.Close() // the Engine, then the store, the connection and the server
+//
+// Several CloseWith are closed in the reverse order of the options. Close
+// returns their errors joined with its own. If New fails, it closes
+// nothing: the caller still owns c.
+//
+// [natsstore.Embedded]: https://pkg.go.dev/github.com/productdb/stage/eventstore/natsstore#Embedded
+// [natsstore.Connection]: https://pkg.go.dev/github.com/productdb/stage/eventstore/natsstore#Connection
+func CloseWith(c io.Closer) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("stage: CloseWith: nil closer")
+		}
+		cfg.closers = append(cfg.closers, c)
+		return nil
+	}
+}
+
+// WithCachedReads serves Status, Roster and GetAccessRequests from the
+// Engine's cache, with no read of the store, while the Engine knows the
+// cache holds every event of the meeting: the Engine follows the store's
+// appends (one follower per Engine, whatever the number of meetings; the
+// store must implement [eventstore.HeadFollower], as the in-memory and
+// JetStream stores do) and reads the store only for a meeting another
+// writer has appended to since, or while the follower is not current (a
+// lost connection, until it has caught up again).
+//
+// What a read then shows: every command this Engine acknowledged before
+// the read began, always; another Engine's write as soon as the follower
+// reported it. On the in-memory store that is before the other Engine's
+// call returns, so nothing changes. On JetStream it is the delivery of one
+// small message from the server (well under a millisecond on one machine,
+// a network hop in a cluster): a read that begins right after another
+// Engine acknowledged a command may not show it yet. Without this option
+// (the default) every read catches up with the store first, and shows
+// every write acknowledged before it began, by any Engine.
+//
+// Commands are not affected: they are decided on the cache and guarded by
+// the store as always.
+func WithCachedReads() Option {
+	return func(c *config) error {
+		c.cachedReads = true
+		return nil
+	}
+}
+
 // WithSnapshotIdle sets how long a cached meeting goes unused (no command,
 // no read) before the engine snapshots it, if it is far enough past its
 // latest snapshot (see [WithSnapshotEvery]; default
@@ -219,11 +284,13 @@ func WithCheckpoints(interval time.Duration, sinks ...checkpoint.Sink) Option {
 	}
 }
 
-// ExecOption configures one [Engine.Execute] call.
+// ExecOption configures one command: an [Engine.Execute] call, or a call
+// of any of the Engine's command methods (GrantAccess, Kick, ...), which
+// all take the same trailing options.
 type ExecOption func(*execConfig)
 
 type execConfig struct {
-	key, correlation string
+	key, correlation, reason string
 }
 
 // WithIdempotencyKey sets the command's idempotency key. Keys belong to the
@@ -251,6 +318,46 @@ func WithIdempotencyKey(key string) ExecOption {
 // command's events.
 func WithCorrelationID(id string) ExecOption {
 	return func(c *execConfig) { c.correlation = id }
+}
+
+// WithReason records a free-text reason (at most aggregate.MaxReasonLen
+// bytes of UTF-8, no control character but newline and tab) in the event of a
+// DenyAccess or a Kick, the only commands whose events carry one; the
+// users it concerns are told it. On any other command a non-empty reason
+// fails with aggregate.ErrInvalidCommand, nothing stored; so does a reason
+// on a command whose own Reason field already holds a different one. An
+// empty reason is no reason.
+func WithReason(reason string) ExecOption {
+	return func(c *execConfig) { c.reason = reason }
+}
+
+// withReason puts the reason of [WithReason] into cmd's action, or returns
+// an error wrapping aggregate.ErrInvalidCommand when the action has no
+// place for one.
+func withReason(cmd *aggregate.Command, name, reason string) error {
+	if reason == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return &aggregate.Error{Command: name, Err: aggregate.ErrInvalidCommand, Reason: "reason: " + why}
+	}
+	switch a := cmd.Action.(type) {
+	case aggregate.DenyAccess:
+		if a.Reason != "" && a.Reason != reason {
+			return bad("the command has another reason already")
+		}
+		a.Reason = reason
+		cmd.Action = a
+	case aggregate.Kick:
+		if a.Reason != "" && a.Reason != reason {
+			return bad("the command has another reason already")
+		}
+		a.Reason = reason
+		cmd.Action = a
+	default:
+		return bad(name + " records no reason (only DenyAccess and Kick do)")
+	}
+	return nil
 }
 
 // ErrClosed is returned by an Engine's methods after Close.

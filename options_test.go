@@ -51,8 +51,8 @@ func TestEngine_ExecuteOptions(t *testing.T) {
 	if err != nil || !again.Duplicate || again.Version != res.Version {
 		t.Fatalf("retry: %+v, %v; want the original version %d, Duplicate", again, err, res.Version)
 	}
-	if _, err := eng.Execute(ctx, "bad.meeting", add); !errors.Is(err, aggregate.ErrInvalidCommand) {
-		t.Fatalf("meeting id with a dot: %v, want ErrInvalidCommand", err)
+	if _, err := eng.Execute(ctx, "bad\nmeeting", add); !errors.Is(err, aggregate.ErrInvalidCommand) {
+		t.Fatalf("meeting id with a newline: %v, want ErrInvalidCommand", err)
 	}
 	eng.Close()
 	if _, err := eng.Execute(ctx, "m", add); !errors.Is(err, stage.ErrClosed) {

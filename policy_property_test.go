@@ -218,7 +218,7 @@ func typesOf(evs []events.Envelope) []events.Type {
 
 func isDomainError(err error) bool {
 	for _, s := range []error{aggregate.ErrPermissionDenied, aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
-		aggregate.ErrInvalidCommand, aggregate.ErrStageFull, aggregate.ErrCooldown} {
+		aggregate.ErrInvalidCommand, aggregate.ErrStageFull, aggregate.ErrCooldown, aggregate.ErrNoMeeting} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -339,12 +339,12 @@ func (m *policyMachine) Cancel(t *rapid.T) {
 
 func (m *policyMachine) Grant(t *rapid.T) {
 	a, us := m.host(t), m.targets(t, aggregate.RequestedToJoinStage, aggregate.OffStage)
-	m.run(t, "GrantAccess", func() (stage.Result, error) { return m.eng.GrantAccess(m.ctx, polMeeting, a, us...) })
+	m.run(t, "GrantAccess", func() (stage.Result, error) { return m.eng.GrantAccess(m.ctx, polMeeting, a, us) })
 }
 
 func (m *policyMachine) Deny(t *rapid.T) {
 	a, us := m.host(t), m.targets(t, aggregate.RequestedToJoinStage)
-	m.run(t, "DenyAccess", func() (stage.Result, error) { return m.eng.DenyAccess(m.ctx, polMeeting, a, us...) })
+	m.run(t, "DenyAccess", func() (stage.Result, error) { return m.eng.DenyAccess(m.ctx, polMeeting, a, us) })
 }
 
 func (m *policyMachine) Join(t *rapid.T) {
@@ -386,7 +386,7 @@ func (m *policyMachine) Leave(t *rapid.T) {
 
 func (m *policyMachine) Kick(t *rapid.T) {
 	a, us := m.host(t), m.targets(t, aggregate.OnStage, aggregate.AcceptedToJoinStage)
-	m.run(t, "Kick", func() (stage.Result, error) { return m.eng.Kick(m.ctx, polMeeting, a, us...) })
+	m.run(t, "Kick", func() (stage.Result, error) { return m.eng.Kick(m.ctx, polMeeting, a, us) })
 }
 
 func (m *policyMachine) Ban(t *rapid.T) {

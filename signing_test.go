@@ -91,7 +91,7 @@ func forgedGrant(t *testing.T, opts ...stage.Option) error {
 		t.Fatal(err)
 	}
 	defer eng2.Close()
-	_, err = eng2.GrantAccess(ctx, "m", "mallory", "w")
+	_, err = eng2.GrantAccess(ctx, "m", "mallory", []string{"w"})
 	return err
 }
 

@@ -16,9 +16,6 @@ import (
 	"github.com/productdb/stage/eventstore"
 )
 
-// snapshotTimeout bounds one snapshot write.
-const snapshotTimeout = 30 * time.Second
-
 // snapshotter returns the store's snapshots, unless they are off.
 func (e *Engine) snapshotter() (eventstore.Snapshotter, bool) {
 	if e.cfg.snapshotEvery == 0 {
@@ -41,6 +38,7 @@ func (e *Engine) load(ctx context.Context, m *meeting) error {
 	if err := e.catchUp(ctx, m); err != nil {
 		return err
 	}
+	m.noteFold(e.pastMin())
 	if m.lost != nil {
 		m.lost.HaveVersion, m.lost.HaveSeq = m.state.Version(), m.seq
 		e.cfg.logger.ErrorContext(ctx, "stage: history lost: the meeting's snapshot covers events the log no longer holds; commands refused, reads serve what remains",
@@ -115,18 +113,37 @@ func (e *Engine) loadSnapshot(ctx context.Context, ss eventstore.Snapshotter, m 
 		return false, nil
 	}
 	m.state, m.seq, m.snapVersion = s, seq, snap.Version
+	m.noteFold(e.pastMin())
 	e.cfg.logger.DebugContext(ctx, "stage: loaded from snapshot", "meeting", m.id, "snapshot", snap.Version, "version", s.Version())
 	return true, nil
 }
 
+// noteFold records, after a load, whether it folded at least min events
+// past the latest snapshot.
+func (m *meeting) noteFold(min uint64) {
+	m.foldedTo = 0
+	if v := m.state.Version(); v >= m.snapVersion+min {
+		m.foldedTo = v
+	}
+}
+
 // maybeSnapshot starts writing the meeting's snapshot in the background
-// when its state is at least snapshotEvery events past the latest one and
-// no write is in flight. The caller holds the meeting's lock.
+// when its state is at least snapshotEvery events past the latest one, or
+// when this is the first write since a load that folded at least
+// SnapshotPastMin events (the writer that folded them may have crashed:
+// without this, every Engine that loads the meeting until one evicts,
+// closes or idles it folds them again), and no write is in flight. The
+// caller holds the meeting's lock.
 func (e *Engine) maybeSnapshot(m *meeting) {
 	n := e.cfg.snapshotEvery
-	if n == 0 || m.lost != nil || m.state.Version() < m.snapVersion+n || m.snapping.Load() {
+	if n == 0 || m.lost != nil || m.snapping.Load() {
 		return
 	}
+	v := m.state.Version()
+	if v < m.snapVersion+n && (m.foldedTo == 0 || v <= m.foldedTo) {
+		return
+	}
+	m.foldedTo = 0
 	ss, ok := e.snapshotter()
 	if !ok {
 		return
@@ -150,7 +167,7 @@ func (e *Engine) maybeSnapshot(m *meeting) {
 // snapshotEvery events later.
 func (e *Engine) snapshot(ss eventstore.Snapshotter, m *meeting) {
 	defer e.snapshots.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.writeTimeout)
 	defer cancel()
 	if !e.writeSnapshot(ctx, ss, m, 0) {
 		return
@@ -214,7 +231,8 @@ func (e *Engine) writeSnapshot(ctx context.Context, ss eventstore.Snapshotter, m
 // would add a write per meeting for nothing.
 const SnapshotPastMin = 100
 
-// CloseSnapshotTimeout bounds the snapshot writes of Close, in all.
+// CloseSnapshotTimeout bounds the snapshot writes of Close, in all, by
+// default (see [WithBackgroundTimeouts]).
 const CloseSnapshotTimeout = 10 * time.Second
 
 // closeSnapshotWriters is how many snapshots Close writes at once.
@@ -239,15 +257,15 @@ func (e *Engine) snapshotLeaving(m *meeting) {
 	e.snapshots.Add(1)
 	go func() {
 		defer e.snapshots.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.writeTimeout)
 		defer cancel()
 		e.writeSnapshot(ctx, ss, m, e.pastMin())
 	}()
 }
 
 // snapshotAll writes, on Close, the snapshot of every cached meeting far
-// enough past its latest one, a few at a time, within
-// CloseSnapshotTimeout.
+// enough past its latest one, a few at a time, within the close timeout
+// (CloseSnapshotTimeout by default).
 func (e *Engine) snapshotAll() {
 	ss, ok := e.snapshotter()
 	if !ok {
@@ -265,7 +283,7 @@ func (e *Engine) snapshotAll() {
 	if len(due) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), CloseSnapshotTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.closeTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, closeSnapshotWriters)

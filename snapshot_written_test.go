@@ -296,3 +296,43 @@ func TestWithSnapshotIdle_Validates(t *testing.T) {
 	}
 	eng.Close()
 }
+
+// TestEngine_SnapshotOnFirstWriteAfterFold: an Engine that folded a meeting
+// of SnapshotPastMin events or more snapshots it on its first write, so
+// that when this Engine dies without evicting, closing or idling (a
+// crash: it is never closed here, and neither the idle sweep nor the
+// periodic snapshots run), the next one loads from the head. A read alone
+// writes nothing, nor does a write after a load that folded little.
+func TestEngine_SnapshotOnFirstWriteAfterFold(t *testing.T) {
+	s, _ := smallMsgStore(t)
+	crowd(t, s, "long", stage.SnapshotPastMin+50)
+	crowd(t, s, "short", stage.SnapshotPastMin/2)
+	eng, err := stage.New(s, stage.WithAutoTick(false), stage.WithSnapshotEvery(neverEvery), stage.WithSnapshotIdle(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	ctx := jsCtx(t)
+	if _, err := eng.Status(ctx, "long", "h"); err != nil {
+		t.Fatal(err)
+	}
+	late := aggregate.Participant{UserID: "late", Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}}
+	if _, err := eng.AddParticipant(ctx, "short", late); err != nil {
+		t.Fatal(err)
+	}
+	r, err := eng.AddParticipant(ctx, "long", late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, s, "long", r.Version)
+	noSnapshot(t, s, "short")
+	coldFromHead(t, s, "long")
+	// Once: the next write does not snapshot again.
+	if _, err := eng.RequestAccess(ctx, "long", "late"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if snap, _, err := s.LoadSnapshot(ctx, "long"); err != nil || snap.Version != r.Version {
+		t.Fatalf("snapshot at version %d (%v), want still %d", snap.Version, err, r.Version)
+	}
+}

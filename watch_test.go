@@ -38,7 +38,9 @@ func TestEngine_Watch(t *testing.T) {
 				ended <- err
 				return
 			}
-			got <- n
+			if n.Type != projections.Live {
+				got <- n
+			}
 		}
 		ended <- nil
 	}()
@@ -46,7 +48,7 @@ func TestEngine_Watch(t *testing.T) {
 	// them or receives them live, it notifies from the version asked.
 	res, _ := eng.RequestAccess(ctx, m, "bob")
 	eng.RequestAccess(ctx, "other", "zed")
-	eng.GrantAccess(ctx, m, "alice", "bob")
+	eng.GrantAccess(ctx, m, "alice", []string{"bob"})
 	want := []string{
 		"stageStatusUpdate bob", "newStageRequest alice", "stageAccessRequestUpdate alice",
 		"stageStatusUpdate bob", "stageRequestApproved bob", "stageAccessRequestUpdate alice",
@@ -90,7 +92,7 @@ func TestEngine_Watch(t *testing.T) {
 		t.Errorf("replayed %d notifications", n)
 	}
 
-	for _, err := range eng.Watch(ctx, "bad.id", 0) {
+	for _, err := range eng.Watch(ctx, "bad\x00id", 0) {
 		if !errors.Is(err, aggregate.ErrInvalidCommand) {
 			t.Errorf("bad meeting id: %v", err)
 		}
@@ -106,26 +108,29 @@ func ExampleEngine_Watch() {
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: host})
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "bob", Permissions: viewer})
 	eng.RequestAccess(ctx, "w", "bob")
-	eng.GrantAccess(ctx, "w", "alice", "bob")
+	eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 
 	// Replay from version 3 (bob's request); a backend would forward each
-	// notification to its recipient's socket, and range until ctx ends.
+	// notification to its recipient's socket (with its ID, the resume
+	// point), and range until ctx ends. Live says it has caught up.
 	for n, err := range eng.Watch(ctx, "w", 3) {
 		if err != nil {
 			break
 		}
-		fmt.Println(n.Version, n.Type, "->", n.Recipient)
-		if n.Version == 4 && n.Type == projections.StageAccessRequestUpdate {
-			cancel()
+		if n.Type == projections.Live {
+			fmt.Println("live after version", n.Version)
+			break
 		}
+		fmt.Println(n.ID, n.Type, "->", n.Recipient)
 	}
 	// Output:
-	// 3 stageStatusUpdate -> bob
-	// 3 newStageRequest -> alice
-	// 3 stageAccessRequestUpdate -> alice
-	// 4 stageStatusUpdate -> bob
-	// 4 stageRequestApproved -> bob
-	// 4 stageAccessRequestUpdate -> alice
+	// 3.0 stageStatusUpdate -> bob
+	// 3.1 newStageRequest -> alice
+	// 3.2 stageAccessRequestUpdate -> alice
+	// 4.0 stageStatusUpdate -> bob
+	// 4.1 stageRequestApproved -> bob
+	// 4.2 stageAccessRequestUpdate -> alice
+	// live after version 4
 }
 
 // TestEngine_Watch_jetstream follows a meeting on the embedded JetStream store.
@@ -154,7 +159,9 @@ func TestEngine_Watch_jetstream(t *testing.T) {
 			if err != nil {
 				return
 			}
-			got <- n
+			if n.Type != projections.Live {
+				got <- n
+			}
 		}
 	}()
 	eng.RequestAccess(ctx, "other", "zed")

@@ -78,21 +78,36 @@ var (
 	viewerPerms = aggregate.Permissions{StageAccess: aggregate.CanRequest}
 )
 
-// watchInto runs Watch in a goroutine: notifications on the first channel,
-// the error that ended it (nil when the sequence just ended) on the second.
+// watchInto runs Watch in a goroutine: notifications (but Live) on the
+// first channel, the error that ended it (nil when the sequence just ended)
+// on the second. It returns once the watch is live (or has ended): a
+// command issued then is notified.
 func watchInto(ctx context.Context, eng *stage.Engine, meeting string, from uint64) (<-chan projections.Notification, <-chan error) {
 	got := make(chan projections.Notification, 1000)
 	ended := make(chan error, 1)
+	live := make(chan struct{})
 	go func() {
+		defer func() {
+			select {
+			case <-live:
+			default:
+				close(live)
+			}
+		}()
 		for n, err := range eng.Watch(ctx, meeting, from) {
 			if err != nil {
 				ended <- err
 				return
 			}
-			got <- n
+			if n.Type == projections.Live {
+				close(live)
+			} else {
+				got <- n
+			}
 		}
 		ended <- nil
 	}()
+	<-live
 	return got, ended
 }
 
@@ -140,7 +155,6 @@ func TestEngine_WatchReadsOnlyItsMeeting(t *testing.T) {
 	defer stop()
 	got, ended := watchInto(wctx, eng, "a", 0) // a has no events yet
 	oldGot, oldEnded := watchInto(wctx, fallback, "a", 0)
-	time.Sleep(10 * time.Millisecond)
 	eng.AddParticipant(ctx, "a", aggregate.Participant{UserID: "alice", Permissions: hostPerms})
 	eng.AddParticipant(ctx, "a", aggregate.Participant{UserID: "bob", Permissions: viewerPerms})
 	for i := range 20 {
@@ -250,7 +264,6 @@ func TestEngine_WatchCorrupt_jetstream(t *testing.T) {
 	}
 	res, _ := eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: hostPerms})
 	got, ended := watchInto(ctx, eng, "w", 0)
-	time.Sleep(20 * time.Millisecond)
 	bad := storetest.Event("w", res.Version+1, events.Hash{7}) // sealed, but linked to nothing
 	data, _ := events.Marshal(&bad)
 	js, _ := jetstream.New(emb.Conn)

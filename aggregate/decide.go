@@ -40,6 +40,10 @@ type Decision struct {
 // errors. It reads s and never changes it; it does no I/O and consults no
 // clock: the same inputs always give the same decision.
 //
+// A meeting with no events exists once AddParticipant starts it: any
+// other command on it (but a Tick, which yields nothing) fails with
+// ErrNoMeeting.
+//
 // Membership commands (AddParticipant, RemoveParticipant,
 // UpdatePermissions, Disconnect, Reconnect) are the backend's: one with an
 // actor fails with ErrPermissionDenied, so that no user's command can move
@@ -61,6 +65,9 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	}
 	if first, last, ok := s.Applied(events.KeyOf(cmd.Actor, cmd.ID)); ok {
 		return Decision{Duplicate: true, First: first, Last: last}, nil
+	}
+	if err := exists(s, name, cmd.Action); err != nil {
+		return Decision{}, err
 	}
 	// Deadlines that passed unrecorded are recorded first, and the command is
 	// decided on the state they leave.
@@ -129,17 +136,35 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 
 // CanListRequests reports whether actor may list the meeting's pending
 // requests (GetAccessRequests): nil for a host, else an [*Error] wrapping
-// ErrPermissionDenied (or ErrInvalidCommand for a malformed id).
+// ErrPermissionDenied (ErrInvalidCommand for a malformed id, ErrNoMeeting
+// for a meeting with no events).
 func CanListRequests(s *State, actor string) error {
 	const name = "GetAccessRequests"
 	if err := events.ValidateID(actor); err != nil {
 		return &Error{Command: name, Err: ErrInvalidCommand, Reason: "actor: " + err.Error(), Cause: err}
+	}
+	if err := exists(s, name, nil); err != nil {
+		return err
 	}
 	m, ok := s.members[actor]
 	if !ok || !m.IsHost() {
 		return reject(name, actor, ErrPermissionDenied, "only a host may list stage requests")
 	}
 	return nil
+}
+
+// exists returns an [*Error] wrapping ErrNoMeeting when s is the state of
+// a meeting with no events and action is not one that may come first
+// (AddParticipant starts a meeting; a Tick has nothing to do).
+func exists(s *State, name string, action Action) error {
+	if s.Version() > 0 {
+		return nil
+	}
+	switch action.(type) {
+	case AddParticipant, Tick:
+		return nil
+	}
+	return reject(name, "", ErrNoMeeting, "the meeting has no events: AddParticipant starts it")
 }
 
 type decider struct {

@@ -45,6 +45,12 @@ var (
 	// first command's outcome stands. It is what the IETF Idempotency-Key
 	// draft answers with 422.
 	ErrKeyReused = errors.New("idempotency key reused for a different command")
+	// ErrNoMeeting is returned for a meeting with no events, which is no
+	// meeting yet: by every command but AddParticipant (which starts one)
+	// and Tick (which has nothing to do), and by the reads of the stage
+	// Engine (Status, Roster, GetAccessRequests). A meeting whose
+	// participants all left still exists.
+	ErrNoMeeting = errors.New("no such meeting")
 )
 
 // Error is a rejected command: which command, about which user, which rule
@@ -104,7 +110,9 @@ type Rejection struct {
 
 // ReasonCode returns the name of err's kind as recorded in the log:
 // "PermissionDenied", "InvalidState", "NotParticipant", "InvalidCommand",
-// "StageFull", "Cooldown", "KeyReused", or "" when err is none of them.
+// "StageFull", "Cooldown", "KeyReused", "NoMeeting" (never recorded: no
+// event is written for a meeting that does not exist), or "" when err is
+// none of them.
 func ReasonCode(err error) string {
 	switch {
 	case errors.Is(err, ErrPermissionDenied):
@@ -121,6 +129,8 @@ func ReasonCode(err error) string {
 		return "Cooldown"
 	case errors.Is(err, ErrKeyReused):
 		return "KeyReused"
+	case errors.Is(err, ErrNoMeeting):
+		return "NoMeeting"
 	}
 	return ""
 }
@@ -143,6 +153,8 @@ func ErrorForCode(code string) error {
 		return ErrCooldown
 	case "KeyReused":
 		return ErrKeyReused
+	case "NoMeeting":
+		return ErrNoMeeting
 	}
 	return nil
 }

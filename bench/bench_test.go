@@ -38,6 +38,9 @@ func BenchmarkOurs(b *testing.B) {
 		viewers = 2_000
 	}
 	b.Run(fmt.Sprintf("livestream/viewers=%d/callers=256/sync=always", viewers), Livestream(viewers, 256, SyncAlways))
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reads/callers=64/cached=%v", cached), Reads(64, 100, cached))
+	}
 	b.Run("replay", OursReplay)
 	b.Run("verify", OursReplayVerify)
 	b.Run("replaypair", ReplayPaired)
@@ -55,8 +58,10 @@ func BenchmarkOurs(b *testing.B) {
 	} {
 		b.Run("coldload/"+st.name, ColdLoadInStream(st.n, st.meetings, st.snapshots))
 	}
-	b.Run("coldload/default/stream=large", ColdLoadDefault(n, meetings))
-	b.Run("coldload/default/stream=small", ColdLoadDefault(n/100, meetings/100))
+	b.Run("coldload/default/stream=large", ColdLoadDefault(n, meetings, false))
+	b.Run("coldload/default/stream=small", ColdLoadDefault(n/100, meetings/100, false))
+	b.Run("coldload/default/crash/stream=large", ColdLoadDefault(n, meetings, true))
+	b.Run("coldload/default/crash/stream=small", ColdLoadDefault(n/100, meetings/100, true))
 	participants, queue := 100_000, 10_000
 	if testing.Short() {
 		participants, queue = 5_000, 500

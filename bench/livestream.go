@@ -142,7 +142,7 @@ func livestream(b *testing.B, viewers, callers int, mode Sync) {
 		for j := range users {
 			users[j] = viewer((first + j) * 10)
 		}
-		if _, err := s.eng.GrantAccess(ctx, LiveMeeting, fmt.Sprint("h", first/batch%3), users...); err != nil {
+		if _, err := s.eng.GrantAccess(ctx, LiveMeeting, fmt.Sprint("h", first/batch%3), users); err != nil {
 			b.Fatal(err)
 		}
 		cmds.Add(1)

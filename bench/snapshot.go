@@ -234,11 +234,15 @@ func ColdLoadInStream(n, meetings int, snapshots bool) func(*testing.B) {
 	}
 }
 
-// ColdLoadDefault: ColdLoadInStream with no configuration: an Engine with
-// the default options reads the meeting once and closes (writing its
-// snapshot, as it does on Close for a meeting SnapshotPastMin events past
-// its latest one), then fresh Engines with the default options load it.
-func ColdLoadDefault(n, meetings int) func(*testing.B) {
+// ColdLoadDefault: ColdLoadInStream with no configuration. With crash
+// false, an Engine with the default options reads the meeting once and
+// closes (writing its snapshot, as it does on Close for a meeting
+// SnapshotPastMin events past its latest one). With crash true, it reads
+// the meeting, writes one command to it (which snapshots a meeting it had
+// to fold) and is never closed nor idle long enough to snapshot on its
+// own: what the next Engine finds after this one was killed. Then fresh
+// Engines with the default options load the meeting.
+func ColdLoadDefault(n, meetings int, crash bool) func(*testing.B) {
 	return func(b *testing.B) {
 		f := fillStream(b, n, meetings)
 		ctx := context.Background()
@@ -246,11 +250,39 @@ func ColdLoadDefault(n, meetings int) func(*testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := eng.Status(ctx, coldMeeting(meetings), "host"); err != nil {
+		m := coldMeeting(meetings)
+		if crash {
+			// The stream is shared: coldMeeting may have a snapshot by now.
+			m = meetingName((meetings/2 + 1) % meetings)
+		}
+		if _, err := eng.Status(ctx, m, "host"); err != nil {
 			b.Fatal(err)
 		}
-		eng.Close()
-		coldLoads(b, f.nc, coldMeeting(meetings), "host", stage.DefaultSnapshotEvery)
+		if !crash {
+			eng.Close()
+			coldLoads(b, f.nc, m, "host", stage.DefaultSnapshotEvery)
+			return
+		}
+		defer eng.Close() // after the loads: a Close now would write the snapshot
+		r, err := eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "late", Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The snapshot is written in the background: wait for it, as a
+		// crash a moment later would have found it.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			snap, found, err := f.store.LoadSnapshot(ctx, m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if found && snap.Version == r.Version {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("no snapshot of %s at version %d after its first write", m, r.Version)
+			}
+		}
+		coldLoads(b, f.nc, m, "host", stage.DefaultSnapshotEvery)
 	}
 }
 

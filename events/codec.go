@@ -23,17 +23,23 @@ var ErrMalformed = errors.New("events: malformed event")
 // hash is not the hash of its contents: it was edited after it was sealed.
 var ErrHashMismatch = errors.New("events: hash does not match contents")
 
-// ErrInvalidID is returned (wrapped) by [ValidateID] for an id that could
-// change where an event is stored.
+// ErrInvalidID is returned (wrapped) by [ValidateID] for an id that is not
+// a meeting or user id.
 var ErrInvalidID = errors.New("events: invalid id")
 
 // MaxIDLen is the longest meeting or user id, in bytes.
 const MaxIDLen = 128
 
 // ValidateID reports whether id can be used as a meeting or user id: 1 to
-// [MaxIDLen] bytes of valid UTF-8, with no control characters, no white space
-// and none of '.', '*', '>' (which would add a token or a wildcard to a NATS
-// subject). The error wraps [ErrInvalidID] and says what is wrong.
+// [MaxIDLen] bytes of valid UTF-8 with no control character (Unicode
+// category Cc: U+0000-U+001F, U+007F-U+009F, so no tab or line break).
+// Anything else is allowed: '.', '*', '>', '@', spaces ("Ana Lima"), any
+// script. An id is taken as given, byte for byte: "bob" and "bob " are two
+// ids, and so are two Unicode normalizations of one name; trim or
+// normalize before, if that is wanted. No id reaches a NATS subject or key
+// as is: the JetStream store escapes meeting ids (see natsstore.SubjectToken)
+// and never uses user ids in names. The error wraps [ErrInvalidID] and says
+// what is wrong.
 func ValidateID(id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidID)
@@ -43,34 +49,24 @@ func ValidateID(id string) error {
 	}
 	for i := 0; i < len(id); i++ {
 		// The common case, ASCII: the same rules, without decoding runes.
-		if !idByteOK[id[i]] {
+		if c := id[i]; c < ' ' || c >= 0x7F {
 			return validateIDRunes(id, i)
 		}
 	}
 	return nil
 }
 
-// idByteOK[c] is true for the ASCII bytes an id may hold: not a control
-// character, a space, '.', '*' or '>'.
-var idByteOK = func() (t [256]bool) {
-	for c := '!'; c < utf8.RuneSelf-1; c++ {
-		t[c] = c != '.' && c != '*' && c != '>'
-	}
-	return t
-}()
-
 // validateIDRunes is ValidateID from byte from on, rune by rune.
 func validateIDRunes(id string, from int) error {
-	for i, r := range id[from:] {
-		i += from
+	for i := from; i < len(id); {
+		r, n := utf8.DecodeRuneInString(id[i:])
 		switch {
-		case r == utf8.RuneError:
+		case r == utf8.RuneError && n == 1:
 			return fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrInvalidID, i)
-		case r == '.' || r == '*' || r == '>':
-			return fmt.Errorf("%w: %q at byte %d", ErrInvalidID, r, i)
-		case unicode.IsControl(r) || unicode.IsSpace(r):
-			return fmt.Errorf("%w: control or space character %U at byte %d", ErrInvalidID, r, i)
+		case unicode.IsControl(r):
+			return fmt.Errorf("%w: control character %U at byte %d", ErrInvalidID, r, i)
 		}
+		i += n
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -229,12 +230,10 @@ func refValidateID(id string) error {
 	}
 	for i, r := range id {
 		switch {
-		case r == utf8.RuneError:
+		case r == utf8.RuneError && !strings.HasPrefix(id[i:], "\uFFFD"):
 			return fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrInvalidID, i)
-		case r == '.' || r == '*' || r == '>':
-			return fmt.Errorf("%w: %q at byte %d", ErrInvalidID, r, i)
-		case unicode.IsControl(r) || unicode.IsSpace(r):
-			return fmt.Errorf("%w: control or space character %U at byte %d", ErrInvalidID, r, i)
+		case unicode.IsControl(r):
+			return fmt.Errorf("%w: control character %U at byte %d", ErrInvalidID, r, i)
 		}
 	}
 	return nil

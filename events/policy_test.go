@@ -75,10 +75,10 @@ func TestPolicyEvents_Rejects(t *testing.T) {
 		"no lapses":        &events.Lapsed{},
 		"unknown kind":     &events.Lapsed{Lapses: []events.Lapse{{UserID: "a", Kind: "Whatever", Deadline: polT}}},
 		"no deadline":      &events.Lapsed{Lapses: []events.Lapse{{UserID: "a", Kind: events.SlotEnded}}},
-		"bad lapse user":   &events.Lapsed{Lapses: []events.Lapse{{UserID: "a.b", Kind: events.SlotEnded, Deadline: polT}}},
+		"bad lapse user":   &events.Lapsed{Lapses: []events.Lapse{{UserID: "a\x00b", Kind: events.SlotEnded, Deadline: polT}}},
 		"negative setting": &events.SettingsChanged{Settings: events.Settings{SpeakingSlot: -time.Second}},
 		"position 0":       &events.SeatWaitlisted{MaxOnStage: 1},
-		"bad banned user":  &events.StageBanned{UserID: "*"},
+		"bad banned user":  &events.StageBanned{UserID: "a\x01"},
 	} {
 		e := polEnvelope(t, p)
 		if err := e.Validate(); !errors.Is(err, events.ErrMalformed) {

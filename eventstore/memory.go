@@ -25,6 +25,10 @@ type Memory struct {
 	mchanged map[string]chan struct{} // meeting -> closed by its next append, if a meeting subscriber made one
 	snaps    map[string]Snapshot      // meeting -> latest snapshot
 
+	// The followers of appends (FollowHeads), by a key of their own.
+	followers map[uint64]func(string, uint64)
+	nfollow   uint64
+
 	// The command index: each meeting's records, and every record in the
 	// order recorded, to drop those older than the retention.
 	retention time.Duration
@@ -45,6 +49,7 @@ var (
 	_ CommandIndex = (*Memory)(nil)
 
 	_ MeetingSubscriber = (*Memory)(nil)
+	_ HeadFollower      = (*Memory)(nil)
 )
 
 // MemoryOption configures [NewMemory].
@@ -86,7 +91,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 // Append implements [Store.Append].
 func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, NotStored(err)
 	}
 	if err := CheckAppend(meetingID, expectedVersion, evs); err != nil {
 		return 0, err
@@ -108,6 +113,11 @@ func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion u
 		seqs = append(seqs, e.Seq)
 	}
 	m.meetings[meetingID] = seqs
+	for _, f := range m.followers {
+		// Before Append returns: a reader told the append is done has
+		// heard of it. f must not call the store.
+		f(meetingID, m.n)
+	}
 	if m.changed != nil {
 		close(m.changed)
 		m.changed = nil
@@ -117,6 +127,29 @@ func (m *Memory) Append(ctx context.Context, meetingID string, expectedVersion u
 		delete(m.mchanged, meetingID)
 	}
 	return m.n, nil
+}
+
+// FollowHeads implements [HeadFollower]. appended is called by Append,
+// with the store locked, before Append returns: it must be quick and must
+// not call the store. The reports are always current until ctx is done.
+func (m *Memory) FollowHeads(ctx context.Context, appended func(meetingID string, seq uint64)) (func() bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.followers == nil {
+		m.followers = map[uint64]func(string, uint64){}
+	}
+	m.nfollow++
+	key := m.nfollow
+	m.followers[key] = appended
+	m.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		delete(m.followers, key)
+		m.mu.Unlock()
+	})
+	return func() bool { return ctx.Err() == nil }, nil
 }
 
 // Load implements [Store.Load].

@@ -47,7 +47,11 @@ type Store interface {
 	// global position (Seq) of the last event stored. On a version mismatch
 	// it returns ErrConflict and stores nothing. An error other than
 	// ErrConflict may be ambiguous (the events may or may not be stored, as
-	// with a lost acknowledgement): catch up with Load to find out.
+	// with a lost acknowledgement): catch up with Load to find out. A store
+	// should say which: wrap [ErrNotStored] when nothing was stored,
+	// [ErrOutcomeUnknown] when it may have been, and [ErrUnavailable] too
+	// when no server or leader could be reached (see [WriteOutcome] for
+	// how an error that says nothing is taken).
 	Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error)
 
 	// Load yields the meeting's events with Version >= fromVersion, in

@@ -269,14 +269,11 @@ func Role(s *aggregate.State, user string) string {
 	return roleOf(m.Permissions)
 }
 
+// roleOf names the preset p is (aggregate.PresetOf), "viewer (not
+// allowed)" for the view-only one, as the tool always printed it.
 func roleOf(p aggregate.Permissions) string {
-	switch {
-	case p.AcceptStageRequests:
-		return "host"
-	case p.StageAccess == aggregate.Allowed:
-		return "speaker"
-	case p.StageAccess == aggregate.CanRequest:
-		return "viewer"
+	if pr := aggregate.PresetOf(p); pr != aggregate.PresetViewOnly {
+		return string(pr)
 	}
 	return "viewer (not allowed)"
 }

@@ -1,6 +1,11 @@
 package projections
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/productdb/stage/aggregate"
@@ -8,33 +13,69 @@ import (
 )
 
 // NotificationType names a notification as the client SDKs expect it.
+// docs/notifications.md lists, for every command, the notifications it
+// causes, to whom, and what each carries.
 type NotificationType string
 
 // The notification types of the client SDKs.
 const (
 	// StageStatusUpdate tells a user their own stage status changed
-	// (Notification.Status is the new one).
+	// (Notification.Status is the new one). A user who leaves the meeting
+	// (removed, or their reconnect grace expired) while not OffStage gets
+	// one with Status OffStage: their last notification of the meeting.
+	// Reason carries the deny or kick reason, the lapse kind, or the
+	// ParticipantLeft reason, when the event has one.
 	StageStatusUpdate NotificationType = "stageStatusUpdate"
 	// StageAccessRequestUpdate tells a host how the request queue changed
 	// (Notification.Queue: who entered it, at which position, and who
 	// left it; Notification.QueueLength: its length after). Its size does
 	// not grow with the queue: a client fetches the whole queue once
-	// (GetAccessRequests, on connecting) and applies the changes.
+	// (GetAccessRequests, on connecting) and applies the changes. Its JSON
+	// always holds "queue" and "queueLength", also when the queue emptied
+	// ("queueLength": 0).
 	StageAccessRequestUpdate NotificationType = "stageAccessRequestUpdate"
 	// NewStageRequest tells a host that Notification.UserID asked to come on stage.
 	NewStageRequest NotificationType = "newStageRequest"
-	// StageRequestApproved tells a user a host accepted their request (or
-	// invited them): they may now join.
+	// StageRequestApproved tells a user a host accepted their pending
+	// request: they may now join.
 	StageRequestApproved NotificationType = "stageRequestApproved"
+	// StageInvitation tells a user a host invited them to the stage (a
+	// grant without a pending request): they may now join, or decline.
+	StageInvitation NotificationType = "stageInvitation"
 	// StageRequestRejected tells a user their pending request was denied
-	// (or withdrawn by a permission change).
+	// (Reason is the host's reason, if any) or withdrawn by a permission
+	// change.
 	StageRequestRejected NotificationType = "stageRequestRejected"
+	// StageRosterUpdate tells everyone (Recipient is [Everyone]) who went
+	// on or left the stage (Notification.Stage) and how many are on stage
+	// after (Notification.OnStage; its JSON always holds "stage" and
+	// "onStage"). One notification per event, however large the audience:
+	// a router fans it out.
+	StageRosterUpdate NotificationType = "stageRosterUpdate"
+	// Live is not caused by an event: a watcher (stage.Engine.Watch, a
+	// stage.Router subscription) yields it once, when it has caught up and
+	// follows the meeting live. Its Version is the meeting version it
+	// caught up to and its ID the resume point: every notification after
+	// it is delivered, so a command issued after seeing Live is always
+	// notified. Recipient is [Everyone].
+	Live NotificationType = "live"
 )
 
-// Notification is one message for one recipient, derived from one event.
+// Everyone is the Recipient of a notification meant for every watcher of
+// the meeting (StageRosterUpdate, Live) rather than one user. No user id
+// is empty, so it never names a user.
+const Everyone = ""
+
+// Notification is one message for one recipient (or for [Everyone]),
+// derived from one event.
 type Notification struct {
+	// ID is the notification's stable id, "<version>.<index>": the
+	// version of its event and its place among that event's notifications
+	// (0 for the first). A client that saw it resumes after it (SSE's
+	// Last-Event-ID; see [NotificationID]).
+	ID   string           `json:"id"`
 	Type NotificationType `json:"type"`
-	// Recipient is the user to deliver the notification to.
+	// Recipient is the user to deliver the notification to, or [Everyone].
 	Recipient string `json:"recipient"`
 	MeetingID string `json:"meeting"`
 	// Version and Seq locate the event the notification comes from.
@@ -43,15 +84,62 @@ type Notification struct {
 	Time    time.Time `json:"time"`
 	// Actor is who caused the event (empty for the backend).
 	Actor string `json:"actor,omitempty"`
+	// Event is the type of the event the notification comes from: it
+	// tells a kick from a lapse or a leave.
+	Event events.Type `json:"event,omitempty"`
 	// UserID is the user the notification is about: the requester, or the
 	// user whose status changed.
 	UserID string `json:"user,omitempty"`
 	// Status is the user's new status (StageStatusUpdate).
 	Status aggregate.Status `json:"status,omitempty"`
+	// Reason is why, for the user it concerns: the host's deny or kick
+	// reason, the lapse kind ("SlotEnded", ...), or "Disconnected".
+	Reason string `json:"reason,omitempty"`
 	// Queue is how the event changed the request queue, and QueueLength
 	// the queue's length after it (StageAccessRequestUpdate).
 	Queue       []QueueChange `json:"queue,omitempty"`
 	QueueLength int           `json:"queueLength,omitempty"`
+	// Stage is who went on or left the stage, and OnStage how many are on
+	// stage after the event (StageRosterUpdate).
+	Stage   []StageChange `json:"stage,omitempty"`
+	OnStage int           `json:"onStage,omitempty"`
+}
+
+// MarshalJSON writes the notification with the fields its type always
+// carries, zero or not: "queue" and "queueLength" for a
+// StageAccessRequestUpdate, "stage" and "onStage" for a StageRosterUpdate
+// (an empty list is written [], never null).
+func (n Notification) MarshalJSON() ([]byte, error) {
+	type plain Notification // without this method
+	w := struct {
+		plain
+		Queue       *[]QueueChange `json:"queue,omitempty"`
+		QueueLength *int           `json:"queueLength,omitempty"`
+		Stage       *[]StageChange `json:"stage,omitempty"`
+		OnStage     *int           `json:"onStage,omitempty"`
+	}{plain: plain(n)}
+	switch n.Type {
+	case StageAccessRequestUpdate:
+		q := n.Queue
+		if q == nil {
+			q = []QueueChange{}
+		}
+		w.Queue, w.QueueLength = &q, &n.QueueLength
+	case StageRosterUpdate:
+		s := n.Stage
+		if s == nil {
+			s = []StageChange{}
+		}
+		w.Stage, w.OnStage = &s, &n.OnStage
+	default:
+		if len(n.Queue) > 0 || n.QueueLength != 0 {
+			w.Queue, w.QueueLength = &n.Queue, &n.QueueLength
+		}
+		if len(n.Stage) > 0 || n.OnStage != 0 {
+			w.Stage, w.OnStage = &n.Stage, &n.OnStage
+		}
+	}
+	return json.Marshal(w)
 }
 
 // QueueChange is one user entering or leaving the request queue.
@@ -77,20 +165,99 @@ const (
 	QueueRemoved = "removed"
 )
 
+// StageChange is one user going on or leaving the stage.
+type StageChange struct {
+	UserID string `json:"user"`
+	// Change is StageEntered or StageExited.
+	Change string `json:"change"`
+}
+
+// The changes of a StageChange.
+const (
+	StageEntered = "joined"
+	StageExited  = "left"
+)
+
+// NotificationID is a notification's place in its meeting's sequence of
+// notifications: the version of its event, and its Index among that
+// event's notifications. Its text form is "<version>.<index>", or
+// "<version>" alone for "every notification of that version" (the ID of a
+// Live notification). Ids order the notifications: a watcher resuming
+// after an id skips every notification up to it and delivers the rest.
+//
+// Ids are stable as long as the notification rules are (a release that
+// adds a notification to an event shifts the indexes of the ones after it,
+// within that event; it says so in its notes).
+type NotificationID struct {
+	Version uint64
+	// Index is the place among the event's notifications, 0 for the
+	// first; a negative Index stands for all of them.
+	Index int
+}
+
+// ErrInvalidNotificationID is returned by [ParseNotificationID] for text
+// that is not a notification id.
+var ErrInvalidNotificationID = errors.New("projections: invalid notification id")
+
+// ParseNotificationID reads a notification id in the form String writes.
+// The empty string is the zero NotificationID (nothing delivered yet).
+func ParseNotificationID(s string) (NotificationID, error) {
+	if s == "" {
+		return NotificationID{}, nil
+	}
+	v, i, dotted := strings.Cut(s, ".")
+	id := NotificationID{Index: -1}
+	var err error
+	if id.Version, err = strconv.ParseUint(v, 10, 64); err != nil {
+		return NotificationID{}, fmt.Errorf("%w: %q", ErrInvalidNotificationID, s)
+	}
+	if dotted {
+		n, err := strconv.ParseUint(i, 10, 31)
+		if err != nil {
+			return NotificationID{}, fmt.Errorf("%w: %q", ErrInvalidNotificationID, s)
+		}
+		id.Index = int(n)
+	}
+	return id, nil
+}
+
+// String writes the id: "<version>.<index>", or "<version>" for a
+// negative Index.
+func (id NotificationID) String() string {
+	if id.Index < 0 {
+		return strconv.FormatUint(id.Version, 10)
+	}
+	return strconv.FormatUint(id.Version, 10) + "." + strconv.Itoa(id.Index)
+}
+
+// Covers reports whether the notification of version v and index i comes
+// at or before id: a watcher resuming after id skips it.
+func (id NotificationID) Covers(v uint64, i int) bool {
+	return v < id.Version || v == id.Version && (id.Index < 0 || i <= id.Index)
+}
+
 // Notify returns the notifications event e causes, given the meeting's state
 // before it (which Notify does not modify: it applies e to a copy, which
 // costs the size of the state; see [NotifyStep]), in a deterministic order:
 //
-//   - StageStatusUpdate to every participant whose status changed;
-//   - StageRequestApproved to every user moved to AcceptedToJoinStage by
-//     someone else (a grant), StageRequestRejected to every user whose
-//     pending request someone else ended without accepting it (a deny, or
-//     a permission change);
+//   - StageStatusUpdate to every participant whose status changed (one
+//     who left the meeting while not OffStage gets OffStage);
+//   - StageRequestApproved to every user moved from RequestedToJoinStage to
+//     AcceptedToJoinStage by someone else (a grant of their request),
+//     StageInvitation to every other user moved to AcceptedToJoinStage by
+//     someone else (a grant without a request: an invitation),
+//     StageRequestRejected to every user whose pending request someone else
+//     ended without accepting it (a deny, a permission change, a removal
+//     from the meeting does not count: they get their StageStatusUpdate);
 //   - NewStageRequest to every host for each user who entered the queue;
 //   - StageAccessRequestUpdate to every host when the queue changed, with
-//     the change, not the queue.
+//     the change, not the queue;
+//   - one StageRosterUpdate to [Everyone] when someone went on or left
+//     the stage.
 //
 // Hosts are the participants holding AcceptStageRequests after the event.
+// Each notification's ID is its event's version and its index in the
+// returned slice. docs/notifications.md has the table.
 func Notify(before *aggregate.State, e *events.Envelope) []Notification {
 	return NotifyStep(before.Clone(), e)
 }
@@ -104,8 +271,27 @@ func NotifyStep(s *aggregate.State, e *events.Envelope) []Notification {
 	return notify(s, e, ts)
 }
 
+// reason returns the reason the event gives for user u, if any.
+func reason(e *events.Envelope, u string) string {
+	switch p := e.Payload.(type) {
+	case *events.AccessDenied:
+		return p.Reason
+	case *events.Kicked:
+		return p.Reason
+	case *events.ParticipantLeft:
+		return p.Reason
+	case *events.Lapsed:
+		for i := len(p.Lapses) - 1; i >= 0; i-- {
+			if p.Lapses[i].UserID == u {
+				return string(p.Lapses[i].Kind)
+			}
+		}
+	}
+	return ""
+}
+
 func notify(after *aggregate.State, e *events.Envelope, ts []Transition) []Notification {
-	base := Notification{MeetingID: e.MeetingID, Version: e.Version, Seq: e.Seq, Time: e.Time, Actor: e.Actor}
+	base := Notification{MeetingID: e.MeetingID, Version: e.Version, Seq: e.Seq, Time: e.Time, Actor: e.Actor, Event: e.Type}
 	var out []Notification
 	add := func(t NotificationType, to, about string) *Notification {
 		n := base
@@ -114,17 +300,26 @@ func notify(after *aggregate.State, e *events.Envelope, ts []Transition) []Notif
 		return &out[len(out)-1]
 	}
 	for _, t := range ts {
-		if t.To != 0 {
-			add(StageStatusUpdate, t.UserID, t.UserID).Status = t.To
+		switch {
+		case t.To != 0:
+			u := add(StageStatusUpdate, t.UserID, t.UserID)
+			u.Status, u.Reason = t.To, reason(e, t.UserID)
+		case t.From != aggregate.OffStage:
+			// Left the meeting while requested, accepted or on stage.
+			u := add(StageStatusUpdate, t.UserID, t.UserID)
+			u.Status, u.Reason = aggregate.OffStage, reason(e, t.UserID)
 		}
 	}
 	var removed, added []string
+	var stage []StageChange
 	for _, t := range ts {
 		switch {
-		case t.To == aggregate.AcceptedToJoinStage && e.Actor != t.UserID:
+		case t.To == aggregate.AcceptedToJoinStage && e.Actor != t.UserID && t.From == aggregate.RequestedToJoinStage:
 			add(StageRequestApproved, t.UserID, t.UserID)
+		case t.To == aggregate.AcceptedToJoinStage && e.Actor != t.UserID:
+			add(StageInvitation, t.UserID, t.UserID)
 		case t.From == aggregate.RequestedToJoinStage && t.To == aggregate.OffStage && e.Actor != t.UserID:
-			add(StageRequestRejected, t.UserID, t.UserID)
+			add(StageRequestRejected, t.UserID, t.UserID).Reason = reason(e, t.UserID)
 		}
 		switch {
 		case t.To == aggregate.RequestedToJoinStage:
@@ -132,30 +327,64 @@ func notify(after *aggregate.State, e *events.Envelope, ts []Transition) []Notif
 		case t.From == aggregate.RequestedToJoinStage:
 			removed = append(removed, t.UserID)
 		}
-	}
-	if len(added) == 0 && len(removed) == 0 {
-		return out
-	}
-	hosts := after.Hosts()
-	for _, u := range added {
-		for _, h := range hosts {
-			add(NewStageRequest, h, u)
+		switch {
+		case t.To == aggregate.OnStage:
+			stage = append(stage, StageChange{UserID: t.UserID, Change: StageEntered})
+		case t.From == aggregate.OnStage:
+			stage = append(stage, StageChange{UserID: t.UserID, Change: StageExited})
 		}
 	}
-	// The users who entered stand at the end of the queue, in the order of
-	// their requests (one event's requests share its time and version:
-	// ordered by user id, as the transitions are).
-	n := after.QueueLen()
-	changes := make([]QueueChange, 0, len(removed)+len(added))
-	for _, u := range removed {
-		changes = append(changes, QueueChange{UserID: u, Change: QueueRemoved})
+	if len(added) > 0 || len(removed) > 0 {
+		hosts := after.Hosts()
+		for _, u := range added {
+			for _, h := range hosts {
+				add(NewStageRequest, h, u)
+			}
+		}
+		// The users who entered stand at the end of the queue, in the order
+		// of their requests (one event's requests share its time and
+		// version: ordered by user id, as the transitions are).
+		n := after.QueueLen()
+		changes := make([]QueueChange, 0, len(removed)+len(added))
+		for _, u := range removed {
+			changes = append(changes, QueueChange{UserID: u, Change: QueueRemoved})
+		}
+		for i, u := range added {
+			changes = append(changes, QueueChange{UserID: u, Change: QueueAdded, Position: n - len(added) + 1 + i})
+		}
+		for _, h := range hosts {
+			u := add(StageAccessRequestUpdate, h, "")
+			u.Queue, u.QueueLength = changes, n
+		}
 	}
-	for i, u := range added {
-		changes = append(changes, QueueChange{UserID: u, Change: QueueAdded, Position: n - len(added) + 1 + i})
+	if len(stage) > 0 {
+		u := add(StageRosterUpdate, Everyone, "")
+		u.Stage, u.OnStage = stage, after.OnStageCount()
 	}
-	for _, h := range hosts {
-		u := add(StageAccessRequestUpdate, h, "")
-		u.Queue, u.QueueLength = changes, n
-	}
+	setIDs(out, e.Version)
 	return out
+}
+
+// setIDs sets the IDs "<v>.<i>" of ns, in one allocation: they are
+// substrings of one string.
+func setIDs(ns []Notification, v uint64) {
+	if len(ns) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(len(ns) * 24)
+	var num [20]byte
+	ends := make([]int, 0, 16)
+	for i := range ns {
+		b.Write(strconv.AppendUint(num[:0], v, 10))
+		b.WriteByte('.')
+		b.Write(strconv.AppendInt(num[:0], int64(i), 10))
+		ends = append(ends, b.Len())
+	}
+	all := b.String()
+	start := 0
+	for i, end := range ends {
+		ns[i].ID = all[start:end]
+		start = end
+	}
 }

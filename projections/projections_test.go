@@ -212,10 +212,10 @@ func TestNotify(t *testing.T) {
 		{"hank", aggregate.DenyAccess{Users: []string{"carol"}}, []string{
 			"stageStatusUpdate:carol=OffStage", "stageRequestRejected:carol:carol",
 			"stageAccessRequestUpdate:alice[-carol]0", "stageAccessRequestUpdate:hank[-carol]0"}},
-		{"bob", aggregate.Join{}, []string{"stageStatusUpdate:bob=OnStage"}},
-		{"alice", aggregate.Kick{Users: []string{"bob"}}, []string{"stageStatusUpdate:bob=OffStage"}},
+		{"bob", aggregate.Join{}, []string{"stageStatusUpdate:bob=OnStage", "stageRosterUpdate::"}},
+		{"alice", aggregate.Kick{Users: []string{"bob"}}, []string{"stageStatusUpdate:bob=OffStage", "stageRosterUpdate::"}},
 		{"alice", aggregate.GrantAccess{Users: []string{"carol"}}, []string{ // an invitation
-			"stageStatusUpdate:carol=AcceptedToJoinStage", "stageRequestApproved:carol:carol"}},
+			"stageStatusUpdate:carol=AcceptedToJoinStage", "stageInvitation:carol:carol"}},
 		{"alice", aggregate.RequestAccess{}, []string{"stageStatusUpdate:alice=AcceptedToJoinStage"}},
 	}
 	for _, st := range steps {
@@ -390,7 +390,7 @@ func TestRunner_jetstream(t *testing.T) {
 	eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "alice", Permissions: host})
 	eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "bob", Permissions: viewer})
 	eng.RequestAccess(ctx, "m", "bob")
-	res, err := eng.GrantAccess(ctx, "m", "alice", "bob")
+	res, err := eng.GrantAccess(ctx, "m", "alice", []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,8 +205,9 @@ func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
 
 // Roster returns the meeting's roster as of the runner's position. A
 // meeting the runner has not seen since its checkpoint is loaded from the
-// store (up to that position) and kept; a meeting with no events has an
-// empty roster at version 0, as with Engine.Roster.
+// store (up to that position) and kept; a meeting with no events up to
+// that position is no meeting, as with Engine.Roster: an error wrapping
+// aggregate.ErrNoMeeting.
 func (r *Runner) Roster(ctx context.Context, meetingID string) (Roster, error) {
 	r.mu.RLock()
 	s, pos := r.meetings[meetingID], r.pos
@@ -238,6 +239,9 @@ func (r *Runner) Roster(ctx context.Context, meetingID string) (Roster, error) {
 		s = cur
 	} else if s.Version() > 0 {
 		r.meetings[meetingID] = s
+	}
+	if s.Version() == 0 {
+		return Roster{}, &aggregate.Error{Command: "Roster", Err: aggregate.ErrNoMeeting, Reason: "no events as of the runner's position"}
 	}
 	return RosterOf(s), nil
 }

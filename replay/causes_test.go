@@ -34,13 +34,13 @@ func meetingsLog(t testing.TB, meetings ...string) []events.Envelope {
 			return eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "carol", Permissions: viewer})
 		},
 		func(m string) (stage.Result, error) { return eng.RequestAccess(ctx, m, "bob") },
-		func(m string) (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice", "bob") },
+		func(m string) (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice", []string{"bob"}) },
 		func(m string) (stage.Result, error) { return eng.Join(ctx, m, "bob") },
 		func(m string) (stage.Result, error) { return eng.RequestAccess(ctx, m, "carol") },
-		func(m string) (stage.Result, error) { return eng.DenyAccess(ctx, m, "alice", "carol") },
-		func(m string) (stage.Result, error) { return eng.Kick(ctx, m, "alice", "bob") },
+		func(m string) (stage.Result, error) { return eng.DenyAccess(ctx, m, "alice", []string{"carol"}) },
+		func(m string) (stage.Result, error) { return eng.Kick(ctx, m, "alice", []string{"bob"}) },
 		func(m string) (stage.Result, error) { return eng.RequestAccess(ctx, m, "carol") },
-		func(m string) (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice", "carol") },
+		func(m string) (stage.Result, error) { return eng.GrantAccess(ctx, m, "alice", []string{"carol"}) },
 		func(m string) (stage.Result, error) { return eng.Join(ctx, m, "carol") },
 		func(m string) (stage.Result, error) { return eng.Leave(ctx, m, "carol") },
 	}

@@ -170,7 +170,7 @@ func (s *jsSource) Events(ctx context.Context, meetingID string) iter.Seq2[event
 				fail(err)
 				return
 			}
-			filter = s.prefix + "." + meetingID
+			filter = s.prefix + "." + natsstore.SubjectToken(meetingID)
 		}
 		// Read up to the last message stored when the read begins.
 		api := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, apiTimeout) }
@@ -256,7 +256,7 @@ func (s *jsSource) read(ctx context.Context, filter string, last uint64, holes b
 	prefix := s.prefix + "."
 	decode := func(seq uint64, subject string, data []byte) (events.Envelope, error) {
 		e, err := events.Unmarshal(data)
-		if err == nil && (len(subject) != len(prefix)+len(e.MeetingID) || !strings.HasPrefix(subject, prefix) || subject[len(prefix):] != e.MeetingID) {
+		if err == nil && (!strings.HasPrefix(subject, prefix) || subject[len(prefix):] != natsstore.SubjectToken(e.MeetingID)) {
 			err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, subject)
 		}
 		e.Seq = seq
@@ -288,7 +288,10 @@ func (s *jsSource) read(ctx context.Context, filter string, last uint64, holes b
 		next, read = seq+1, seq
 		if m.Err != nil {
 			// The subject names the meeting the message was stored for.
-			meeting, _ := strings.CutPrefix(m.Subject, prefix)
+			meeting, ok := natsstore.MeetingOfSubject(s.prefix, m.Subject)
+			if !ok {
+				meeting, _ = strings.CutPrefix(m.Subject, prefix)
+			}
 			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, MeetingID: meeting, Err: m.Err}) {
 				return read, false
 			}

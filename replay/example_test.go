@@ -20,7 +20,7 @@ func Example() {
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "alice", Permissions: host})
 	eng.AddParticipant(ctx, "w", aggregate.Participant{UserID: "bob", Permissions: viewer})
 	eng.RequestAccess(ctx, "w", "bob")
-	eng.GrantAccess(ctx, "w", "alice", "bob")
+	eng.GrantAccess(ctx, "w", "alice", []string{"bob"})
 	eng.Join(ctx, "w", "bob")
 
 	src := replay.StoreSource(store) // or replay.Open(ctx, "nats://…" | dir | file.jsonl)

@@ -53,20 +53,20 @@ func signedWebinar(t *testing.T) ([]events.Envelope, []checkpoint.Signed, ed2551
 	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "dave", Permissions: host}))
 	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "bob", Permissions: viewer}))
 	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "carol", Permissions: viewer}))
-	must(eng.RequestAccess(ctx, m, "bob"))        // 5
-	must(eng.GrantAccess(ctx, m, "alice", "bob")) // 6
+	must(eng.RequestAccess(ctx, m, "bob"))                  // 5
+	must(eng.GrantAccess(ctx, m, "alice", []string{"bob"})) // 6
 	if err := eng.Close(); err != nil {
 		t.Fatal(err)
 	}
 	eng = engine()
-	must(eng.Join(ctx, m, "bob"))                   // 7
-	must(eng.RequestAccess(ctx, m, "carol"))        // 8
-	must(eng.DenyAccess(ctx, m, "dave", "carol"))   // 9
-	must(eng.Kick(ctx, m, "alice", "bob"))          // 10
-	must(eng.RequestAccess(ctx, m, "carol"))        // 11
-	must(eng.GrantAccess(ctx, m, "alice", "carol")) // 12
-	must(eng.Join(ctx, m, "carol"))                 // 13
-	must(eng.Leave(ctx, m, "carol"))                // 14
+	must(eng.Join(ctx, m, "bob"))                             // 7
+	must(eng.RequestAccess(ctx, m, "carol"))                  // 8
+	must(eng.DenyAccess(ctx, m, "dave", []string{"carol"}))   // 9
+	must(eng.Kick(ctx, m, "alice", []string{"bob"}))          // 10
+	must(eng.RequestAccess(ctx, m, "carol"))                  // 11
+	must(eng.GrantAccess(ctx, m, "alice", []string{"carol"})) // 12
+	must(eng.Join(ctx, m, "carol"))                           // 13
+	must(eng.Leave(ctx, m, "carol"))                          // 14
 	if err := eng.Close(); err != nil {
 		t.Fatal(err)
 	}

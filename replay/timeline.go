@@ -2,15 +2,20 @@ package replay
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"html"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/projections"
 )
+
+// ErrNoHistory is returned by [WriteTimeline] for a nil history.
+var ErrNoHistory = errors.New("replay: no history to draw")
 
 // TimelineOptions shape the picture written by [WriteTimeline].
 type TimelineOptions struct {
@@ -22,14 +27,119 @@ type TimelineOptions struct {
 	Location *time.Location
 }
 
+// The kinds of mark [WriteTimeline] draws, as written in each shape's
+// data-kind attribute. Every event about a drawn user is one mark on that
+// user's row (a StageJoined event is the start of its stage bar); a host's
+// decision about others is also a [MarkDecision] on the host's row.
+const (
+	MarkStint       = "stint"         // bar: on stage (its data-version is the StageJoined event's)
+	MarkWait        = "wait"          // bar: waiting in the request queue
+	MarkAccepted    = "accepted"      // bar: accepted or invited, not yet on stage
+	MarkRequest     = "request"       // AccessRequested, queued
+	MarkAuto        = "auto-accepted" // AccessRequested, no approval needed
+	MarkGranted     = "granted"       // AccessGranted answering a request
+	MarkInvited     = "invited"       // AccessGranted with no request: an invitation
+	MarkDeclined    = "declined"      // StageLeft declining an invitation
+	MarkLeft        = "left"          // StageLeft off the stage
+	MarkCancelled   = "cancelled"     // AccessRequestCancelled
+	MarkDenied      = "denied"        // AccessDenied
+	MarkKicked      = "kicked"        // Kicked (off stage, or an acceptance revoked)
+	MarkBanned      = "banned"        // StageBanned
+	MarkBanLifted   = "ban-lifted"    // BanLifted
+	MarkWaitlisted  = "waitlisted"    // SeatWaitlisted
+	MarkLapsed      = "lapsed"        // Lapsed (slot ended, invitation or seat offer expired, ...)
+	MarkDisconnect  = "disconnected"  // Disconnected
+	MarkReconnect   = "reconnected"   // Reconnected
+	MarkEntered     = "entered"       // ParticipantJoined: entered the meeting
+	MarkLeftMeeting = "left-meeting"  // ParticipantLeft
+	MarkPermissions = "permissions"   // PermissionsChanged
+	MarkSettings    = "settings"      // SettingsChanged, on the host's row
+	MarkDecision    = "decision"      // on a host's row: they granted, denied, kicked, banned or lifted a ban
+	MarkOther       = "other"         // an event type added later
+)
+
+// markStyle is how one kind of mark looks, and what the legend says of it.
+type markStyle struct {
+	label string
+	// shape draws the mark centred on (x, y); attrs go into its outer element.
+	shape func(attrs string, x, y float64) string
+}
+
+func pathMark(class, d string) func(string, float64, float64) string {
+	return func(attrs string, x, y float64) string {
+		return fmt.Sprintf(`<path class="%s" %s d="%s">`, class, attrs, fmt.Sprintf(d, x, y))
+	}
+}
+
+// marks lists every point mark, in legend order.
+var marks = []struct {
+	kind string
+	markStyle
+}{
+	{MarkRequest, markStyle{"requested", func(a string, x, y float64) string {
+		return fmt.Sprintf(`<circle class="request" %s cx="%.1f" cy="%.1f" r="4">`, a, x, y)
+	}}},
+	{MarkAuto, markStyle{"requested, no approval needed", func(a string, x, y float64) string {
+		return fmt.Sprintf(`<circle class="auto" %s cx="%.1f" cy="%.1f" r="4">`, a, x, y)
+	}}},
+	{MarkGranted, markStyle{"request granted", pathMark("granted", "M%.1f %.1fm0 -5l5 5l-5 5l-5-5z")}},
+	{MarkInvited, markStyle{"invited (no request)", pathMark("invited", "M%.1f %.1fm-4 -5l9 5l-9 5z")}},
+	{MarkDeclined, markStyle{"invitation declined", pathMark("declined", "M%.1f %.1fm4 -5l-9 5l9 5z")}},
+	{MarkCancelled, markStyle{"request withdrawn", func(a string, x, y float64) string {
+		return fmt.Sprintf(`<circle class="cancelled" %s cx="%.1f" cy="%.1f" r="4">`, a, x, y)
+	}}},
+	{MarkDenied, markStyle{"request denied", pathMark("denied", "M%.1f %.1fm-4 -4l8 8m0-8l-8 8")}},
+	{MarkKicked, markStyle{"kicked", pathMark("kicked", "M%.1f %.1fm-4 -4h8v8h-8z")}},
+	{MarkLeft, markStyle{"left the stage", pathMark("left", "M%.1f %.1fm0 -8v16")}},
+	{MarkBanned, markStyle{"banned from the stage", pathMark("banned", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m1.5-3.5l7 7")}},
+	{MarkBanLifted, markStyle{"ban lifted", pathMark("ban-lifted", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0")}},
+	{MarkWaitlisted, markStyle{"seat waitlisted (stage full)", pathMark("waitlisted", "M%.1f %.1fm-4 -5h8l-8 10h8z")}},
+	{MarkLapsed, markStyle{"lapsed (slot, invitation, offer, grace, ban)", pathMark("lapsed", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m5 0v-3.5m0 3.5h3")}},
+	{MarkDisconnect, markStyle{"connection dropped", pathMark("disconnected", "M%.1f %.1fm-3.5 -3.5h7v7h-7z")}},
+	{MarkReconnect, markStyle{"reconnected", pathMark("reconnected", "M%.1f %.1fm-3.5 -3.5h7v7h-7z")}},
+	{MarkEntered, markStyle{"entered the meeting", pathMark("entered", "M%.1f %.1fm3 -6h-3v12h3")}},
+	{MarkLeftMeeting, markStyle{"left the meeting", pathMark("left-meeting", "M%.1f %.1fm-3 -6h3v12h-3")}},
+	{MarkPermissions, markStyle{"permissions changed", pathMark("permissions", "M%.1f %.1fm0 -5l5 5l-5 5l-5-5z")}},
+	{MarkSettings, markStyle{"settings changed", pathMark("settings", "M%.1f %.1fm-5 0l2.5 -4.3h5l2.5 4.3l-2.5 4.3h-5z")}},
+	{MarkDecision, markStyle{"a host's decision", pathMark("decision", "M%.1f %.1fm-3.5 -3h7l-3.5 6z")}},
+	{MarkOther, markStyle{"other event", pathMark("other", "M%.1f %.1fm0 -4l4 4l-4 4l-4-4z")}},
+}
+
+func markOf(kind string) markStyle {
+	for _, m := range marks {
+		if m.kind == kind {
+			return m.markStyle
+		}
+	}
+	return markOf(MarkOther)
+}
+
+const timelineStyle = `.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill:#c9c9c9}.accepted{fill:none;stroke:#2e9e4f;stroke-width:2;stroke-dasharray:4 3}` +
+	`.request{fill:#f2a900}.auto{fill:#2e9e4f;opacity:.5}.granted{fill:#2e9e4f}.invited{fill:#2e9e4f}.declined{fill:#fff;stroke:#2e9e4f;stroke-width:1.5}` +
+	`.cancelled{fill:#fff;stroke:#777;stroke-width:1.5}.denied{fill:none;stroke:#c62828;stroke-width:2.5}.kicked{fill:#c62828}` +
+	`.left{fill:none;stroke:#222;stroke-width:2}.banned{fill:none;stroke:#000;stroke-width:2}.ban-lifted{fill:none;stroke:#000;stroke-width:1.5;stroke-dasharray:2 2}` +
+	`.waitlisted{fill:#8e44ad}.lapsed{fill:#fff;stroke:#a0522d;stroke-width:1.5}.disconnected{fill:#fff;stroke:#777;stroke-width:1.5}.reconnected{fill:#777}` +
+	`.entered,.left-meeting{fill:none;stroke:#17867e;stroke-width:2}.permissions{fill:#fff;stroke:#3f51b5;stroke-width:1.5}.settings{fill:#555}` +
+	`.decision{fill:#1a237e}.other{fill:#e91e63}.grid{stroke:#e4e4e4}.axis{fill:#555}.name{fill:#222}.host{font-weight:bold}`
+
 // WriteTimeline draws a meeting's history as a self-contained SVG (no
-// scripts, fonts or links to fetch): one row per user who was on stage or
-// asked to be (host names in bold); a bar for each interval on stage; a thin
-// bar for each wait in the request queue; and marks for requests, grants,
-// denials, cancellations and kicks, and a note mark for every other event
-// about a drawn user (bans, waitlisting, lapses, dropped connections). Every shape carries a <title> (a tooltip
-// in browsers) and data-user / data-kind attributes for tools.
+// scripts, fonts or links to fetch): one row per user who was on stage,
+// asked or was invited to be, or was banned, waitlisted or kicked, and one
+// per host who decided (host names in bold); a bar for each interval on
+// stage, a thin bar for each wait in the request queue, a dashed bar from
+// being accepted or invited until joining (or the acceptance ending); and a
+// mark of its own kind for every event about a drawn user (see MarkRequest
+// and the other Mark constants), explained in the legend. Each mark carries
+// a <title> (a tooltip in browsers) and data-kind, data-user and
+// data-version attributes for tools; a host's decision mark carries
+// data-by-version instead, so that data-version and data-user name each
+// event once per user it concerns. The root element's data-start and
+// data-end (RFC 3339) and data-x0 and data-x1 (pixels) map times to x, and
+// data-top and data-bottom bound the rows, for tools that draw over it.
 func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error {
+	if h == nil {
+		return fmt.Errorf("replay: WriteTimeline: %w", ErrNoHistory)
+	}
 	if o.Width <= 0 {
 		o.Width = 1100
 	}
@@ -45,13 +155,9 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 		right  = 30
 		top    = 70
 		rowH   = 24
-		legend = 60
+		legRow = 20
 	)
 	plotW := float64(o.Width - left - right)
-	height := top + len(rows)*rowH + 40 + legend
-	if o.Width < 900 {
-		height += 40 // the legend wraps
-	}
 	start, end := h.Start, h.End
 	if !end.After(start) {
 		end = start.Add(time.Minute)
@@ -65,87 +171,54 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 		row[u] = i
 	}
 	y := func(u string) float64 { return float64(top + row[u]*rowH) }
-
-	bw := bufio.NewWriter(w)
-	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	esc := html.EscapeString
 	clock := func(t time.Time) string { return t.In(o.Location).Format("15:04:05") }
 
-	p(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
-		o.Width, height, o.Width, height)
-	p(`<title>%s</title>`+"\n", esc(o.Title))
-	p(`<style>.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill:#c9c9c9}.granted{fill:#2e9e4f}.denied{stroke:#c62828;stroke-width:2.5}.cancelled{fill:#fff;stroke:#777;stroke-width:1.5}.request{fill:#f2a900}.kick{stroke:#c62828;stroke-width:2.5}.auto{fill:#2e9e4f;opacity:.5}.note{fill:#8e44ad}.grid{stroke:#e4e4e4}.axis{fill:#555}.name{fill:#222}.host{font-weight:bold}</style>` + "\n")
-	p(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
-	p(`<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>`+"\n", left, esc(o.Title))
-	p(`<text x="%d" y="44" class="axis">%s – %s UTC, %d on stage, %d requests</text>`+"\n", left,
-		esc(start.UTC().Format("2006-01-02 15:04:05")), esc(end.UTC().Format("15:04:05")), len(h.Stints), countReal(h.Requests))
+	// The marks, first, so that the legend lists the kinds drawn.
+	var body strings.Builder
+	used := map[string]bool{}
+	p := func(format string, args ...any) { fmt.Fprintf(&body, format, args...) }
+	mark := func(kind, user string, version uint64, by bool, t time.Time, tip string) {
+		used[kind] = true
+		attr := "data-version"
+		if by {
+			attr = "data-by-version"
+		}
+		yy := y(user)
+		if by {
+			yy -= 9 // above the host's own bars
+		}
+		a := fmt.Sprintf(`data-kind="%s" data-user="%s" %s="%d"`, esc(kind), esc(user), attr, version)
+		p("%s<title>%s %s</title></%s>\n", markOf(kind).shape(a, x(t), yy), clock(t), esc(tip), elem(markOf(kind).shape("", 0, 0)))
+	}
+	bar := func(class, kind, user string, from, until time.Time, height float64, tip string, version uint64) {
+		used[kind] = true
+		ver := ""
+		if version > 0 {
+			ver = fmt.Sprintf(` data-version="%d"`, version)
+		}
+		p(`<rect class="%s" data-kind="%s" data-user="%s"%s x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="%d"><title>%s</title></rect>`+"\n",
+			class, kind, esc(user), ver, x(from), y(user)-height/2, max(x(until)-x(from), 2), height, min(int(height)/4, 3), esc(tip))
+	}
 
-	// Time axis.
-	step := tickStep(span)
-	bottom := top + len(rows)*rowH
-	p(`<g class="ticks">` + "\n")
-	for t := start.Truncate(step); !t.After(end); t = t.Add(step) {
-		if t.Before(start) {
-			continue
-		}
-		xx := x(t)
-		p(`<line class="grid" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>`+"\n", xx, top-8, xx, bottom)
-		p(`<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", xx, bottom+16, t.In(o.Location).Format("15:04"))
-	}
-	p("</g>\n")
-
-	// Rows.
-	hosts := map[string]bool{}
-	for _, e := range h.Entries {
-		if e.Role == "host" {
-			hosts[e.Actor] = true
-		}
-	}
-	for _, u := range rows {
-		class := "name"
-		if hosts[u] {
-			class += " host"
-		}
-		p(`<text class="%s" x="%d" y="%.1f" text-anchor="end" data-user="%s">%s</text>`+"\n", class, left-10, y(u)+4, esc(u), esc(u))
-	}
-	// Request waits and their marks.
+	// Bars: waits, acceptances, stints (in that order, the stint on top).
 	for _, r := range h.Requests {
-		yy := y(r.UserID)
 		if r.Outcome == projections.OutcomeAuto {
-			p(`<circle class="mark auto" data-kind="auto-accepted" data-user="%s" cx="%.1f" cy="%.1f" r="4"><title>%s %s requested and was accepted automatically</title></circle>`+"\n",
-				esc(r.UserID), x(r.RequestedAt), yy, clock(r.RequestedAt), esc(r.UserID))
 			continue
 		}
 		until := r.DecidedAt
 		if until.IsZero() {
 			until = end
 		}
-		p(`<rect class="wait" data-kind="wait" data-user="%s" x="%.1f" y="%.1f" width="%.1f" height="4"><title>%s waited %s (%s)</title></rect>`+"\n",
-			esc(r.UserID), x(r.RequestedAt), yy-2, max(x(until)-x(r.RequestedAt), 1), esc(r.UserID), projections.FormatDuration(until.Sub(r.RequestedAt)), esc(r.Outcome))
-		p(`<circle class="mark request" data-kind="request" data-user="%s" cx="%.1f" cy="%.1f" r="4"><title>%s %s requested to join the stage</title></circle>`+"\n",
-			esc(r.UserID), x(r.RequestedAt), yy, clock(r.RequestedAt), esc(r.UserID))
-		if r.DecidedAt.IsZero() {
-			continue
-		}
-		dx := x(r.DecidedAt)
-		by := ""
-		if r.DecidedBy != "" && r.DecidedBy != r.UserID {
-			by = " by " + r.DecidedBy
-		}
-		tip := fmt.Sprintf("%s %s's request %s%s after %s", clock(r.DecidedAt), r.UserID, r.Outcome, by, projections.FormatDuration(r.Wait))
-		switch r.Outcome {
-		case projections.OutcomeGranted:
-			p(`<path class="mark granted" data-kind="granted" data-user="%s" d="M%.1f %.1fl5 5l-5 5l-5-5z"><title>%s</title></path>`+"\n", esc(r.UserID), dx, yy-5, esc(tip))
-		case projections.OutcomeDenied:
-			p(`<path class="mark denied" data-kind="denied" data-user="%s" d="M%.1f %.1fl8 8m0-8l-8 8"><title>%s</title></path>`+"\n", esc(r.UserID), dx-4, yy-4, esc(tip))
-		default:
-			p(`<circle class="mark cancelled" data-kind="%s" data-user="%s" cx="%.1f" cy="%.1f" r="4"><title>%s</title></circle>`+"\n", esc(r.Outcome), esc(r.UserID), dx, yy, esc(tip))
-		}
+		bar("wait", MarkWait, r.UserID, r.RequestedAt, until, 4,
+			fmt.Sprintf("%s waited %s (%s)", r.UserID, projections.FormatDuration(until.Sub(r.RequestedAt)), r.Outcome), 0)
 	}
-	// Stage intervals, and the kicks that ended some.
+	for _, a := range acceptances(h) {
+		bar("accepted", MarkAccepted, a.user, a.from, a.until, 10,
+			fmt.Sprintf("%s accepted %s–%s (%s), %s", a.user, clock(a.from), clock(a.until), projections.FormatDuration(a.until.Sub(a.from)), a.how), 0)
+	}
+	stintEnd := map[[2]any]bool{} // {user, version} of events that ended a stint
 	for _, s := range h.Stints {
-		yy := y(s.UserID)
 		until := s.Left
 		if until.IsZero() {
 			until = end
@@ -160,60 +233,239 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 			if s.By != "" {
 				how += " by " + s.By
 			}
+			stintEnd[[2]any{s.UserID, s.LeftVersion}] = true
 		}
-		p(`<rect class="%s" data-kind="stint" data-user="%s" x="%.1f" y="%.1f" width="%.1f" height="14" rx="3"><title>%s on stage %s–%s (%s), %s</title></rect>`+"\n",
-			class, esc(s.UserID), x(s.Joined), yy-7, max(x(until)-x(s.Joined), 2), esc(s.UserID), clock(s.Joined), clock(until),
-			projections.FormatDuration(until.Sub(s.Joined)), esc(how))
-		if s.End == projections.EndKicked {
-			kx := x(s.Left)
-			p(`<path class="mark kick" data-kind="kick" data-user="%s" d="M%.1f %.1fl10 10m0-10l-10 10"><title>%s %s kicked %s</title></path>`+"\n",
-				esc(s.UserID), kx+2, yy-5, clock(s.Left), esc(s.By), esc(s.UserID))
+		bar(class, MarkStint, s.UserID, s.Joined, until, 14,
+			fmt.Sprintf("%s on stage %s–%s (%s), %s", s.UserID, clock(s.Joined), clock(until), projections.FormatDuration(until.Sub(s.Joined)), how), s.JoinedVersion)
+	}
+	requested := map[[2]any]projections.RequestRecord{} // {user, version} of a request
+	decided := map[[2]any]bool{}                        // {user, version} of a decision on a request
+	for _, r := range h.Requests {
+		requested[[2]any{r.UserID, r.Version}] = r
+		if r.DecidedVersion > 0 {
+			decided[[2]any{r.UserID, r.DecidedVersion}] = true
 		}
 	}
-	// Other events about a drawn user (bans, waitlisting, lapses, dropped
-	// connections, and event types added later): a small mark with the
-	// event's sentence as its title.
+	// Point marks: one per event and user it is about.
 	for _, en := range h.Entries {
-		if drawn[en.Type] {
-			continue
-		}
+		tip := en.Text
 		for _, u := range en.Users {
 			if _, ok := row[u]; !ok {
 				continue
 			}
-			p(`<rect class="mark note" data-kind="%s" data-user="%s" x="%.1f" y="%.1f" width="6" height="6" transform="rotate(45 %.1f %.1f)"><title>%s %s</title></rect>`+"\n",
-				esc(string(en.Type)), esc(u), x(en.Time)-3, y(u)-3, x(en.Time), y(u), clock(en.Time), esc(en.Text))
+			key := [2]any{u, en.Version}
+			var kind string
+			switch en.Type {
+			case events.TypeStageJoined:
+				continue // the stint bar
+			case events.TypeAccessRequested:
+				kind = MarkRequest
+				if r, ok := requested[key]; ok && r.Outcome == projections.OutcomeAuto {
+					kind = MarkAuto
+				}
+			case events.TypeAccessRequestCancelled:
+				kind = MarkCancelled
+			case events.TypeAccessGranted:
+				kind = MarkInvited
+				if decided[key] {
+					kind = MarkGranted
+				}
+			case events.TypeAccessDenied:
+				kind = MarkDenied
+			case events.TypeStageLeft:
+				kind = MarkDeclined
+				if stintEnd[key] {
+					kind = MarkLeft
+				}
+			case events.TypeKicked:
+				kind = MarkKicked
+			case events.TypeStageBanned:
+				kind = MarkBanned
+			case events.TypeBanLifted:
+				kind = MarkBanLifted
+			case events.TypeSeatWaitlisted:
+				kind = MarkWaitlisted
+			case events.TypeLapsed:
+				kind = MarkLapsed
+			case events.TypeDisconnected:
+				kind = MarkDisconnect
+			case events.TypeReconnected:
+				kind = MarkReconnect
+			case events.TypeParticipantJoined:
+				kind = MarkEntered
+			case events.TypeParticipantLeft:
+				kind = MarkLeftMeeting
+			case events.TypePermissionsChanged:
+				kind = MarkPermissions
+			case events.TypeSettingsChanged:
+				kind = MarkSettings
+			default:
+				kind = MarkOther
+			}
+			mark(kind, u, en.Version, false, en.Time, tip)
+		}
+		if _, ok := row[en.Actor]; ok && en.Actor != "" && !slices.Contains(en.Users, en.Actor) {
+			mark(MarkDecision, en.Actor, en.Version, true, en.Time, tip)
 		}
 	}
-	// Legend.
-	ly := bottom + 44
-	items := []struct{ shape, label string }{
-		{`<rect class="stint" x="0" y="-6" width="22" height="12" rx="3"/>`, "on stage"},
-		{`<rect class="stint kicked" x="0" y="-6" width="22" height="12" rx="3"/>`, "on stage, kicked"},
-		{`<rect class="wait" x="0" y="-2" width="22" height="4"/><circle class="request" cx="0" cy="0" r="4"/>`, "request, waiting"},
-		{`<path class="granted" d="M10 -5l5 5l-5 5l-5-5z"/>`, "granted"},
-		{`<path class="denied" d="M6 -4l8 8m0-8l-8 8"/>`, "denied"},
-		{`<circle class="cancelled" cx="10" cy="0" r="4"/>`, "cancelled / withdrawn"},
-		{`<circle class="auto" cx="10" cy="0" r="4"/>`, "no approval needed"},
-		{`<rect class="note" x="7" y="-3" width="6" height="6" transform="rotate(45 10 0)"/>`, "ban, waitlist, lapse, connection"},
+
+	// The picture: header, axis, names, the bars and marks, the legend.
+	var legend []string
+	if used[MarkStint] {
+		legend = append(legend, `<rect class="stint" x="0" y="-6" width="22" height="12" rx="3"/>`, "on stage")
+		legend = append(legend, `<rect class="stint kicked" x="0" y="-6" width="22" height="12" rx="3"/>`, "on stage, kicked off")
 	}
-	p(`<g class="legend" transform="translate(%d %d)">`+"\n", left, ly)
-	lx, lrow := 0, 0
-	for _, it := range items {
-		wd := 28 + 7*len(it.label) + 24
+	if used[MarkWait] {
+		legend = append(legend, `<rect class="wait" x="0" y="-2" width="22" height="4"/>`, "waiting for a decision")
+	}
+	if used[MarkAccepted] {
+		legend = append(legend, `<rect class="accepted" x="0" y="-5" width="22" height="10" rx="2"/>`, "accepted, not on stage yet")
+	}
+	for _, m := range marks {
+		if used[m.kind] {
+			s := m.shape("", 11, 0)
+			legend = append(legend, s+"</"+elem(s)+">", m.label)
+		}
+	}
+	legendAt := make([][2]int, len(legend)/2) // x, row of each item
+	lx, lrows := 0, 1
+	for i := 0; i < len(legend); i += 2 {
+		wd := 28 + 7*len(legend[i+1]) + 20
 		if lx > 0 && left+lx+wd > o.Width-right {
-			lx, lrow = 0, lrow+1
+			lx, lrows = 0, lrows+1
 		}
-		p(`<g transform="translate(%d %d)">%s<text x="28" y="4">%s</text></g>`+"\n", lx, lrow*20, it.shape, esc(it.label))
+		legendAt[i/2] = [2]int{lx, lrows - 1}
 		lx += wd
 	}
-	p("</g>\n</svg>\n")
+	bottom := top + len(rows)*rowH
+	height := bottom + 44 + lrows*legRow + 10
+
+	bw := bufio.NewWriter(w)
+	q := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	q(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	q(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12" data-start="%s" data-end="%s" data-x0="%d" data-x1="%d" data-top="%d" data-bottom="%d">`+"\n",
+		o.Width, height, o.Width, height, start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), left, o.Width-right, top-12, bottom)
+	q(`<title>%s</title>`+"\n", esc(o.Title))
+	q("<style>%s</style>\n", timelineStyle)
+	q(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
+	q(`<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>`+"\n", left, esc(o.Title))
+	q(`<text x="%d" y="44" class="axis">%s – %s UTC, %s</text>`+"\n", left,
+		esc(start.UTC().Format("2006-01-02 15:04:05")), esc(end.UTC().Format("15:04:05")), esc(subtitle(h)))
+
+	step := tickStep(span)
+	format := "15:04"
+	if step < time.Minute {
+		format = "15:04:05"
+	}
+	q(`<g class="ticks">` + "\n")
+	for t := start.Truncate(step); !t.After(end); t = t.Add(step) {
+		if t.Before(start) {
+			continue
+		}
+		xx := x(t)
+		q(`<line class="grid" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>`+"\n", xx, top-8, xx, bottom)
+		q(`<text class="axis" data-tick="%s" x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", t.UTC().Format(time.RFC3339), xx, bottom+16, t.In(o.Location).Format(format))
+	}
+	q("</g>\n")
+
+	hosts := map[string]bool{}
+	for _, e := range h.Entries {
+		if e.Role == "host" {
+			hosts[e.Actor] = true
+		}
+	}
+	for _, u := range rows {
+		class := "name"
+		if hosts[u] {
+			class += " host"
+		}
+		q(`<text class="%s" x="%d" y="%.1f" text-anchor="end" data-user="%s">%s</text>`+"\n", class, left-10, y(u)+4, esc(u), esc(u))
+	}
+	bw.WriteString(body.String())
+	q(`<g class="legend" transform="translate(%d %d)">`+"\n", left, bottom+44)
+	for i := 0; i < len(legend); i += 2 {
+		at := legendAt[i/2]
+		q(`<g transform="translate(%d %d)">%s<text x="28" y="4">%s</text></g>`+"\n", at[0], at[1]*legRow, legend[i], esc(legend[i+1]))
+	}
+	q("</g>\n</svg>\n")
 	return bw.Flush()
 }
 
+// elem returns the element name a shape's opening tag starts with.
+func elem(open string) string {
+	name, _, _ := strings.Cut(strings.TrimPrefix(open, "<"), " ")
+	return name
+}
+
+// subtitle counts people, not intervals: "5 people on stage (7 intervals), 9 requests".
+func subtitle(h *projections.History) string {
+	people := map[string]bool{}
+	for _, s := range h.Stints {
+		people[s.UserID] = true
+	}
+	s := plural(len(people), "person", "people") + " on stage"
+	if len(h.Stints) != len(people) {
+		s += " (" + plural(len(h.Stints), "interval", "intervals") + ")"
+	}
+	return s + ", " + plural(countReal(h.Requests), "request", "requests")
+}
+
+// acceptance is an interval a user was accepted to join the stage (granted,
+// invited or auto-accepted) and not on it yet.
+type acceptance struct {
+	user        string
+	from, until time.Time
+	how         string
+}
+
+// acceptances finds, for each grant, invitation and auto-accepted request,
+// the next event about the user that ended the acceptance: joining the stage,
+// declining, a kick, a lapse, a ban, a waitlisting, leaving the meeting or a
+// permission change (or the end of the log).
+func acceptances(h *projections.History) []acceptance {
+	var out []acceptance
+	open := map[string]int{} // user -> index in out
+	auto := map[[2]any]bool{}
+	for _, r := range h.Requests {
+		if r.Outcome == projections.OutcomeAuto {
+			auto[[2]any{r.UserID, r.Version}] = true
+		}
+	}
+	for _, en := range h.Entries {
+		for _, u := range en.Users {
+			if i, ok := open[u]; ok {
+				switch en.Type {
+				case events.TypeStageJoined, events.TypeStageLeft, events.TypeKicked, events.TypeLapsed, events.TypeStageBanned,
+					events.TypeSeatWaitlisted, events.TypeParticipantLeft, events.TypePermissionsChanged, events.TypeAccessDenied:
+					out[i].until = en.Time
+					out[i].how = acceptanceEnd[en.Type]
+					delete(open, u)
+				}
+			}
+			if en.Type == events.TypeAccessGranted || en.Type == events.TypeAccessRequested && auto[[2]any{u, en.Version}] {
+				if _, ok := open[u]; !ok {
+					open[u] = len(out)
+					out = append(out, acceptance{user: u, from: en.Time, until: h.End, how: "still accepted"})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// acceptanceEnd says how an event ended an acceptance.
+var acceptanceEnd = map[events.Type]string{
+	events.TypeStageJoined: "then joined", events.TypeStageLeft: "then declined", events.TypeKicked: "revoked by a kick",
+	events.TypeLapsed: "then lapsed", events.TypeStageBanned: "ended by a ban", events.TypeSeatWaitlisted: "then waitlisted (stage full)",
+	events.TypeParticipantLeft: "then left the meeting", events.TypePermissionsChanged: "ended by a permission change",
+	events.TypeAccessDenied: "then denied",
+}
+
 // timelineRows lists the users to draw, in order of first mention: those
-// who were on stage or requested (decisions are marked on the requester's
-// row, and named in the mark's title).
+// who were on stage, requested, were invited, banned, waitlisted or kicked,
+// and the hosts who decided (granted, denied, kicked, banned, lifted a ban
+// or changed the settings). Users who only entered and left the meeting
+// get no row.
 func timelineRows(h *projections.History) []string {
 	keep := map[string]bool{}
 	for _, s := range h.Stints {
@@ -222,6 +474,19 @@ func timelineRows(h *projections.History) []string {
 	for _, r := range h.Requests {
 		keep[r.UserID] = true
 	}
+	for _, en := range h.Entries {
+		switch en.Type {
+		case events.TypeParticipantJoined, events.TypeParticipantLeft, events.TypePermissionsChanged,
+			events.TypeDisconnected, events.TypeReconnected, events.TypeLapsed:
+			continue
+		}
+		for _, u := range en.Users {
+			keep[u] = true
+		}
+		if en.Actor != "" {
+			keep[en.Actor] = true
+		}
+	}
 	var out []string
 	for _, u := range h.Users() {
 		if keep[u] {
@@ -229,15 +494,6 @@ func timelineRows(h *projections.History) []string {
 		}
 	}
 	return slices.Clip(out)
-}
-
-// drawn are the event types the timeline shows as bars and marks of their
-// own; every other event about a drawn user gets a note mark.
-var drawn = map[events.Type]bool{
-	events.TypeParticipantJoined: true, events.TypeParticipantLeft: true, events.TypePermissionsChanged: true,
-	events.TypeAccessRequested: true, events.TypeAccessRequestCancelled: true, events.TypeAccessGranted: true,
-	events.TypeAccessDenied: true, events.TypeStageJoined: true, events.TypeStageLeft: true, events.TypeKicked: true,
-	events.TypeSettingsChanged: true,
 }
 
 func countReal(rs []projections.RequestRecord) int {
@@ -250,9 +506,11 @@ func countReal(rs []projections.RequestRecord) int {
 	return n
 }
 
+// tickStep picks the axis step: at most 12 ticks, seconds for short meetings.
 func tickStep(span time.Duration) time.Duration {
-	for _, s := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute,
-		10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour} {
+	for _, s := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+		time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
+		6 * time.Hour, 24 * time.Hour} {
 		if span/s <= 12 {
 			return s
 		}

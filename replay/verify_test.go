@@ -51,16 +51,16 @@ func webinar(t testing.TB) []events.Envelope {
 	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "alice", Permissions: host}))
 	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "bob", Permissions: viewer}))
 	must(eng.AddParticipant(ctx, m, aggregate.Participant{UserID: "carol", Permissions: viewer}))
-	must(eng.RequestAccess(ctx, m, "bob"))          // 4
-	must(eng.GrantAccess(ctx, m, "alice", "bob"))   // 5
-	must(eng.Join(ctx, m, "bob"))                   // 6
-	must(eng.RequestAccess(ctx, m, "carol"))        // 7
-	must(eng.DenyAccess(ctx, m, "alice", "carol"))  // 8
-	must(eng.Kick(ctx, m, "alice", "bob"))          // 9
-	must(eng.RequestAccess(ctx, m, "carol"))        // 10
-	must(eng.GrantAccess(ctx, m, "alice", "carol")) // 11
-	must(eng.Join(ctx, m, "carol"))                 // 12
-	must(eng.Leave(ctx, m, "carol"))                // 13
+	must(eng.RequestAccess(ctx, m, "bob"))                    // 4
+	must(eng.GrantAccess(ctx, m, "alice", []string{"bob"}))   // 5
+	must(eng.Join(ctx, m, "bob"))                             // 6
+	must(eng.RequestAccess(ctx, m, "carol"))                  // 7
+	must(eng.DenyAccess(ctx, m, "alice", []string{"carol"}))  // 8
+	must(eng.Kick(ctx, m, "alice", []string{"bob"}))          // 9
+	must(eng.RequestAccess(ctx, m, "carol"))                  // 10
+	must(eng.GrantAccess(ctx, m, "alice", []string{"carol"})) // 11
+	must(eng.Join(ctx, m, "carol"))                           // 12
+	must(eng.Leave(ctx, m, "carol"))                          // 13
 	var out []events.Envelope
 	for e, err := range store.ReadAll(ctx, 1) {
 		if err != nil {

@@ -27,7 +27,7 @@ func (s *Store) provisionCheckpoints(ctx context.Context) error {
 	if s.cpReady {
 		return nil
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := CheckpointStream(s.cfg.stream)
 	cfg := jetstream.StreamConfig{
@@ -69,7 +69,7 @@ func (s *Store) WriteCheckpoints(ctx context.Context, cps []checkpoint.Signed) e
 	if err := s.provisionCheckpoints(ctx); err != nil {
 		return err
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := CheckpointStream(s.cfg.stream)
 	futures := make([]jetstream.PubAckFuture, 0, len(cps))
@@ -78,7 +78,7 @@ func (s *Store) WriteCheckpoints(ctx context.Context, cps []checkpoint.Signed) e
 		if err != nil {
 			return fmt.Errorf("natsstore: checkpoint of meeting %s: %w", cps[i].MeetingID, err)
 		}
-		f, err := s.js.PublishAsync(name+"."+snapshotKey(cps[i].MeetingID), data, jetstream.WithExpectStream(name))
+		f, err := s.js.PublishAsync(name+"."+meetingKey(cps[i].MeetingID), data, jetstream.WithExpectStream(name))
 		if err != nil {
 			return fmt.Errorf("natsstore: checkpoint of meeting %s: %w", cps[i].MeetingID, err)
 		}

@@ -7,10 +7,14 @@
 //
 // One stream (default "STAGE") holds the subjects "<prefix>.>" (default
 // prefix "stage.events"); meeting m's events are the messages of subject
-// "<prefix>.m", in version order, and an event's Seq is its stream
-// sequence. Meeting ids are validated (events.ValidateID) so that they can
-// never add a token or a wildcard to a subject. The stream denies deletes
-// and purges: the audit log is append-only.
+// "<prefix>.<SubjectToken(m)>", in version order, and an event's Seq is
+// its stream sequence. A meeting id is any id events.ValidateID accepts;
+// [SubjectToken] escapes it onto exactly one literal subject token,
+// reversibly ([MeetingOfToken]), and leaves every id that was valid before
+// ids could hold '.', '*', '>' and white space as it is, so old streams
+// keep their subjects (see ids.go for the scheme and why no two ids share
+// a subject). The stream denies deletes and purges: the audit log is
+// append-only.
 //
 // # Appends
 //

@@ -189,7 +189,7 @@ func (g *grouper) lone(p *pending) {
 
 // single publishes one append alone, with its guard.
 func (g *grouper) single(p *pending) {
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), g.s.cfg.requestTimeout)
 	defer cancel()
 	ack, err := g.s.js.PublishMsg(ctx, p.msg,
 		jetstream.WithExpectStream(g.s.cfg.stream),
@@ -214,7 +214,7 @@ func (g *grouper) commit(batch []*pending) {
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(p.guard, 10))
 		msgs[i] = m
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), g.s.cfg.requestTimeout)
 	defer cancel()
 	ack, err := g.s.publishBatch(ctx, msgs)
 	if err == nil {

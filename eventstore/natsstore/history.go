@@ -2,7 +2,6 @@ package natsstore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,7 +92,7 @@ func CheckHistory(ctx context.Context, js jetstream.JetStream, stream, prefix st
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := withTimeout(ctx)
+	rctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := js.Stream(rctx, stream); err != nil {
 		return nil, fmt.Errorf("natsstore: check history: stream %s: %w", stream, err)
@@ -119,7 +118,7 @@ func CheckHistory(ctx context.Context, js jetstream.JetStream, stream, prefix st
 // buckets (each may be nil).
 func (s *Store) checkHistory(ctx context.Context, marks, snaps jetstream.KeyValue) (*HistoryReport, error) {
 	r := &HistoryReport{Stream: s.cfg.stream, MarkFirst: 1, recovery: map[string]string{}}
-	rctx, cancel := withTimeout(ctx)
+	rctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	// The mark first, the stream after: the mark never passes what the
 	// stream held when the mark was read, unless the stream lost it.
@@ -205,9 +204,9 @@ func (s *Store) checkHistory(ctx context.Context, marks, snaps jetstream.KeyValu
 		// The stream's last messages may be the missing ones: a read that
 		// ends early ends the scan (the marks cover the tail).
 		err := s.scanPatient(ctx, "", r.FirstSeq, r.LastSeq, time.Second, func(seq uint64, subject string, data []byte) (bool, error) {
-			id, _ := strings.CutPrefix(subject, s.cfg.prefix+".")
+			id, ok := MeetingOfSubject(s.cfg.prefix, subject)
 			e, err := events.Unmarshal(data)
-			if err != nil || e.MeetingID != id {
+			if !ok || err != nil || e.MeetingID != id {
 				return true, nil // corrupt: verify's business
 			}
 			t := seen[id]
@@ -251,7 +250,7 @@ func (s *Store) checkHistory(ctx context.Context, marks, snaps jetstream.KeyValu
 	// Snapshots that cover events the stream no longer holds.
 	if snaps != nil {
 		err := watchAll(ctx, snaps, ">", func(key string, v []byte) error {
-			id, ok := meetingOfSnapshotKey(key)
+			id, ok := meetingOfKey(key)
 			if !ok || found[id] != nil || events.ValidateID(id) != nil {
 				return nil
 			}
@@ -282,16 +281,6 @@ func (s *Store) checkHistory(ctx context.Context, marks, snaps jetstream.KeyValu
 		r.Meetings = append(r.Meetings, found[id])
 	}
 	return r, nil
-}
-
-// meetingOfSnapshotKey is the meeting id of a snapshot key (see
-// snapshotKey).
-func meetingOfSnapshotKey(key string) (string, bool) {
-	if b64, ok := strings.CutPrefix(key, "x."); ok {
-		b, err := base64.RawURLEncoding.DecodeString(b64)
-		return string(b), err == nil
-	}
-	return key, !strings.Contains(key, ".")
 }
 
 // watchAll calls f with the key and value of each live entry of kv whose
@@ -350,7 +339,7 @@ func CheckMeeting(ctx context.Context, js jetstream.JetStream, stream, prefix, m
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := withTimeout(ctx)
+	rctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := js.Stream(rctx, stream); err != nil {
 		return nil, fmt.Errorf("natsstore: check meeting: stream %s: %w", stream, err)

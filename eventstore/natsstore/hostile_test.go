@@ -203,7 +203,7 @@ func TestStore_SubjectInjection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, id := range []string{"*", ">", "a.b", "a.*", "a.>", "a b", "", "a\x00", strings.Repeat("a", events.MaxIDLen+1)} {
+	for _, id := range []string{"", "a\x00", "a\tb", "a\nb", "a\xff", strings.Repeat("a", events.MaxIDLen+1)} {
 		got, err := storetest.Collect(s.Load(ctx(t), id, 0))
 		if !errors.Is(err, events.ErrInvalidID) || len(got) != 0 {
 			t.Errorf("Load(%q): %d events, %v; want none and ErrInvalidID", id, len(got), err)
@@ -212,12 +212,37 @@ func TestStore_SubjectInjection(t *testing.T) {
 			t.Errorf("Append(%q): %v, want ErrInvalidEvents", id, err)
 		}
 	}
+	// Ids that would add a token or a wildcard to a subject as they are
+	// are escaped: each is a meeting of its own, on one subject token,
+	// and never reaches meeting "a" or "b".
+	js, _ := jetstream.New(nc)
+	for _, id := range []string{"*", ">", "a.b", "a.*", "a.>", "a b", "a.", ".a", "b.>"} {
+		if _, err := s.Append(ctx(t), id, 0, storetest.NewChain(id).Next(1)); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+		subj := s.Subject(id)
+		if tok, _ := strings.CutPrefix(subj, s.Subject("a")[:len(s.Subject("a"))-1]); strings.ContainsAny(tok, ". ") || tok == "*" || tok == ">" {
+			t.Errorf("Subject(%q) = %q: more than one literal token", id, subj)
+		}
+		st, _ := js.Stream(ctx(t), s.Stream())
+		if m, err := st.GetLastMsgForSubject(ctx(t), subj); err != nil || m.Subject != subj {
+			t.Errorf("last message of %q on %s: %v", id, subj, err)
+		}
+		if got, err := storetest.Collect(s.Load(ctx(t), id, 0)); err != nil || len(got) != 1 || got[0].MeetingID != id {
+			t.Errorf("Load(%q): %d events, %v", id, len(got), err)
+		}
+	}
+	for _, m := range []string{"a", "b"} {
+		if got, err := storetest.Collect(s.Load(ctx(t), m, 0)); err != nil || len(got) != 2 {
+			t.Errorf("Load(%q): %d events, %v; want its own 2", m, len(got), err)
+		}
+	}
 	// An event whose own meeting id differs from the one it is appended to.
 	if _, err := s.Append(ctx(t), "a", 2, storetest.NewChain("a.b").Next(3)[2:]); !errors.Is(err, eventstore.ErrInvalidEvents) {
 		t.Errorf("Append of a foreign meeting's event: %v, want ErrInvalidEvents", err)
 	}
-	if all, _ := storetest.Collect(s.ReadAll(ctx(t), 0)); len(all) != 4 {
-		t.Fatalf("stream has %d events, want 4", len(all))
+	if all, _ := storetest.Collect(s.ReadAll(ctx(t), 0)); len(all) != 4+9 {
+		t.Fatalf("stream has %d events, want 13", len(all))
 	}
 }
 

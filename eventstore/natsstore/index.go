@@ -27,7 +27,7 @@ func KeyBucket(stream string) string { return bucketName(stream, "_KEYS") }
 // with another retention is an error: several stores on one stream must
 // agree on how long a retry is recognised.
 func (s *Store) provisionKeys(ctx context.Context) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := KeyBucket(s.cfg.stream)
 	kv, err := s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -84,9 +84,12 @@ func (s *Store) RecordCommand(ctx context.Context, meetingID string, k events.Co
 	v = binary.AppendUvarint(v, rec.Version)
 	v = binary.AppendVarint(v, rec.Time.UnixNano())
 	v = append(v, meetingID...)
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if _, err := s.keys.Put(ctx, indexKey(meetingID, k), v); err != nil {
+	if err := s.usable(ctx, "KV_"+KeyBucket(s.cfg.stream)); err != nil { // not buffered while disconnected (outcome.go)
+		return fmt.Errorf("natsstore: record command %s of meeting %s: %w", k, meetingID, err)
+	}
+	if err := s.watched(ctx, "KV_"+KeyBucket(s.cfg.stream), true, func(ctx context.Context) error { _, err := s.keys.Put(ctx, indexKey(meetingID, k), v); return err }); err != nil {
 		return fmt.Errorf("natsstore: record command %s of meeting %s: %w", k, meetingID, err)
 	}
 	return nil
@@ -102,7 +105,7 @@ func (s *Store) FindCommand(ctx context.Context, meetingID string, k events.Comm
 	if err := s.readable(ctx); err != nil {
 		return eventstore.CommandRecord{}, false, err
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	key := indexKey(meetingID, k)
 	msg, err := s.leaderGet(ctx, "KV_"+KeyBucket(s.cfg.stream), msgGet{LastBySubject: "$KV." + KeyBucket(s.cfg.stream) + "." + key})

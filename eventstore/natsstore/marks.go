@@ -40,7 +40,7 @@ const (
 
 // meetingMarkKey is the marks bucket key of a meeting: "m." and its
 // snapshot key.
-func meetingMarkKey(meetingID string) string { return meetingMarkPfx + snapshotKey(meetingID) }
+func meetingMarkKey(meetingID string) string { return meetingMarkPfx + meetingKey(meetingID) }
 
 // streamMark is the stream's high-water mark: the last sequence the stores
 // have seen, and the baseline of its first sequence and deleted count
@@ -64,7 +64,7 @@ type meetingMark struct {
 // provisionMarks creates the marks bucket (no TTL, one value per key, the
 // stream's storage and replicas), or opens it if it exists.
 func (s *Store) provisionMarks(ctx context.Context) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := MarksBucket(s.cfg.stream)
 	kv, err := s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -260,7 +260,7 @@ func (w *watermarks) run() {
 }
 
 func (w *watermarks) flushLogged() {
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.cfg.requestTimeout)
 	defer cancel()
 	if err := w.flush(ctx); err != nil {
 		w.s.cfg.logger.WarnContext(ctx, "natsstore: writing high-water marks failed; retried after the next append or on Close",
@@ -278,7 +278,7 @@ func (w *watermarks) close() error {
 	if started && w.interval > 0 {
 		<-w.done
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.cfg.requestTimeout)
 	defer cancel()
 	return w.flush(ctx)
 }

@@ -108,8 +108,11 @@ func (c *chainCheck) next(e *events.Envelope) error {
 // yielded.
 func (s *Store) follow(ctx context.Context, c *chainCheck, fromVersion uint64, yield func(events.Envelope, error) bool) {
 	fail := func(err error) {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case s.closed.Load():
+			err = fmt.Errorf("%w (%v)", eventstore.ErrClosed, err)
 		}
 		yield(events.Envelope{}, fmt.Errorf("natsstore: subscribe meeting %s: %w", c.meeting, err))
 	}

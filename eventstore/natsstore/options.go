@@ -40,6 +40,9 @@ type config struct {
 
 	keyRetention time.Duration
 	markInterval time.Duration
+
+	requestTimeout time.Duration // outcome.go
+	leaderTimeout  time.Duration
 }
 
 func defaultConfig() config {
@@ -52,6 +55,9 @@ func defaultConfig() config {
 
 		keyRetention: eventstore.DefaultKeyRetention,
 		markInterval: DefaultMarkInterval,
+
+		requestTimeout: DefaultRequestTimeout,
+		leaderTimeout:  DefaultLeaderTimeout,
 	}
 }
 

@@ -81,7 +81,7 @@ func (s *Store) startHistory(ctx context.Context) error {
 		s.noteLoss(ctx, l, r.recovery[l.MeetingID])
 	}
 	if !r.Marked || r.LastSeq > r.MarkLast {
-		rctx, cancel := withTimeout(ctx)
+		rctx, cancel := s.withTimeout(ctx)
 		defer cancel()
 		if err := s.hw.raiseStream(rctx, r.LastSeq); err != nil {
 			return fmt.Errorf("natsstore: writing the stream's high-water mark: %w", err)
@@ -160,7 +160,7 @@ func (s *Store) AcceptLoss(ctx context.Context, meetingID, operator, reason stri
 	}
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if err := s.hw.flush(ctx); err != nil {
 		return Recovery{}, fmt.Errorf("natsstore: accept loss: %w", err)

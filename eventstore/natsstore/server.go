@@ -222,17 +222,25 @@ func OpenEmbedded(ctx context.Context, dir string, opts ...Option) (*Embedded, e
 }
 
 // Close closes the store, drains the connection and shuts the server down.
+// Later calls do nothing.
 func (e *Embedded) Close() error {
-	err := e.Store.Close()
-	if derr := e.Conn.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+	err := closeStoreConn(e.Store, e.Conn)
+	e.Server.Shutdown()
+	return err
+}
+
+// closeStoreConn closes the store, then drains the connection and waits
+// (up to 5 s) for it to close.
+func closeStoreConn(st *Store, nc *nats.Conn) error {
+	err := st.Close()
+	if derr := nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
 		err = errors.Join(err, derr)
-		e.Conn.Close()
+		nc.Close()
 	}
 	// Drain is asynchronous: wait for the connection to finish closing.
-	for i := 0; i < 500 && !e.Conn.IsClosed(); i++ {
+	for i := 0; i < 500 && !nc.IsClosed(); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.Conn.Close()
-	e.Server.Shutdown()
+	nc.Close()
 	return err
 }

@@ -2,7 +2,6 @@ package natsstore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,7 +34,7 @@ func bucketName(stream, suffix string) string {
 
 // provisionSnapshots creates the snapshot bucket, or opens it if it exists.
 func (s *Store) provisionSnapshots(ctx context.Context) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := SnapshotBucket(s.cfg.stream)
 	kv, err := s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -53,19 +52,6 @@ func (s *Store) provisionSnapshots(ctx context.Context) error {
 	}
 	s.snaps = kv
 	return nil
-}
-
-// snapshotKey is the bucket key of a meeting: its id where the id is a
-// valid key, else "x." and the id in unpadded URL-safe base64 (meeting ids
-// never contain '.', so the two forms cannot collide).
-func snapshotKey(meetingID string) string {
-	for i := 0; i < len(meetingID); i++ {
-		c := meetingID[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '=' || c == '/') {
-			return "x." + base64.RawURLEncoding.EncodeToString([]byte(meetingID))
-		}
-	}
-	return meetingID
 }
 
 // The first byte of a stored snapshot is its format: 1, the state
@@ -96,9 +82,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, meetingID string, snap eventst
 	if err := events.ValidateID(meetingID); err != nil {
 		return fmt.Errorf("natsstore: snapshot: %w", err)
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	key := snapshotKey(meetingID)
+	key := meetingKey(meetingID)
 	stored, codec, err := compressState(snap.Data)
 	if err != nil {
 		return fmt.Errorf("natsstore: snapshot of meeting %s: %w", meetingID, err)
@@ -176,7 +162,7 @@ func (s *Store) currentObject(ctx context.Context, key string) (string, uint64, 
 
 // deleteSnapshot drops the meeting's snapshot and its object, if any.
 func (s *Store) deleteSnapshot(ctx context.Context, meetingID string) error {
-	key := snapshotKey(meetingID)
+	key := meetingKey(meetingID)
 	obj, _, err := s.currentObject(ctx, key)
 	if err != nil {
 		return err
@@ -204,11 +190,11 @@ func (s *Store) LoadSnapshot(ctx context.Context, meetingID string) (eventstore.
 	if err := events.ValidateID(meetingID); err != nil {
 		return eventstore.Snapshot{}, false, fmt.Errorf("natsstore: snapshot: %w", err)
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	var snap eventstore.Snapshot
 	for attempt := 0; ; attempt++ {
-		entry, err := s.snaps.Get(ctx, snapshotKey(meetingID))
+		entry, err := s.snaps.Get(ctx, meetingKey(meetingID))
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return eventstore.Snapshot{}, false, nil
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,9 +26,6 @@ const MaxBatch = 1000
 // headerRoom is the room kept in every message for the headers the store and
 // the batch protocol add.
 const headerRoom = 512
-
-// defaultTimeout bounds a request whose context has no deadline.
-const defaultTimeout = 10 * time.Second
 
 // maxHeads bounds the cache of meeting heads; past it the cache starts over.
 const maxHeads = 1 << 16
@@ -65,6 +61,11 @@ type Store struct {
 	cpReady bool       // the checkpoint stream exists (checkpoints.go)
 
 	closed atomic.Bool
+
+	// degraded is set when a request found no server or no stream leader,
+	// and cleared once the leader answers (outcome.go).
+	degraded atomic.Bool
+	probe    prober
 }
 
 // head is a meeting's last known event: its version and stream sequence.
@@ -149,8 +150,9 @@ func (s *Store) Close() error {
 // Stream returns the name of the store's stream.
 func (s *Store) Stream() string { return s.cfg.stream }
 
-// Subject returns the subject that holds meetingID's events.
-func (s *Store) Subject(meetingID string) string { return s.cfg.prefix + "." + meetingID }
+// Subject returns the subject that holds meetingID's events: the
+// prefix, ".", and [SubjectToken] of the id.
+func (s *Store) Subject(meetingID string) string { return s.cfg.prefix + "." + SubjectToken(meetingID) }
 
 func (s *Store) wantConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
@@ -173,7 +175,7 @@ func (s *Store) wantConfig() jetstream.StreamConfig {
 }
 
 func (s *Store) provision(ctx context.Context) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	name := s.cfg.stream
 	st, err := s.js.Stream(ctx, name)
@@ -265,11 +267,22 @@ func (s *Store) checkConfig(c *jetstream.StreamConfig) []string {
 	return p
 }
 
+// withTimeout bounds a request by the store's request timeout
+// ([WithRequestTimeout]) when ctx has no deadline.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.cfg.requestTimeout)
+}
+
+// withTimeout bounds a request that no Store makes by
+// [DefaultRequestTimeout] when ctx has no deadline.
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, defaultTimeout)
+	return context.WithTimeout(ctx, DefaultRequestTimeout)
 }
 
 // Append implements [eventstore.Store.Append]: one event is one publish
@@ -277,14 +290,22 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // are one atomic batch guarded the same way on its first message. A failed
 // guard (JetStream error code 10071 or 10164) returns
 // eventstore.ErrConflict; an event too large for the server returns an
-// error wrapping [ErrTooLarge] and eventstore.ErrInvalidEvents. Other
-// errors (timeouts, lost connections) are ambiguous, as the Store
-// interface says. A meeting that lost history (see [Store.Lost]) returns
-// an [*eventstore.HistoryLostError], wrapping eventstore.ErrHistoryLost,
-// and nothing is stored. In the strict mode ([WithMarkInterval] 0) an
+// error wrapping [ErrTooLarge] and eventstore.ErrInvalidEvents. Every
+// error says what the append left, with errors.Is:
+// eventstore.ErrNotStored (refused, or never sent) or
+// eventstore.ErrOutcomeUnknown (sent, and the answer lost: a timeout, a
+// lost connection), and eventstore.ErrUnavailable when no server or no
+// stream leader answered (see [WithLeaderTimeout], and docs/errors.md for
+// the table). Append never hands a message to a connection that is not
+// connected, which would buffer it and send it later. A meeting that
+// lost history (see [Store.Lost]) returns an
+// [*eventstore.HistoryLostError], wrapping eventstore.ErrHistoryLost, and
+// nothing is stored. In the strict mode ([WithMarkInterval] 0) an
 // error may also say that the events were stored but their high-water
 // mark was not written.
-func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (uint64, error) {
+func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion uint64, evs []events.Envelope) (_ uint64, err error) {
+	sent := false // the events were handed to the connection
+	defer func() { err = s.writeOutcome(err, sent) }()
 	if s.closed.Load() {
 		return 0, eventstore.ErrClosed
 	}
@@ -313,8 +334,11 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 		msgs[i] = &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	}
 
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	if err := s.usable(ctx, s.cfg.stream); err != nil {
+		return 0, err
+	}
 	lastSeq, err := s.expectSeq(ctx, meetingID, expectedVersion)
 	if err != nil {
 		return 0, err
@@ -322,26 +346,42 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 	if err := s.checkLost(ctx, meetingID); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	if len(msgs) == 1 && s.group != nil {
-		seq, err = s.group.append(ctx, &pending{msg: msgs[0], guard: lastSeq, result: make(chan groupResult, 1)})
-	} else if len(msgs) == 1 {
-		var ack *jetstream.PubAck
-		ack, err = s.js.PublishMsg(ctx, msgs[0],
-			jetstream.WithExpectStream(s.cfg.stream),
-			jetstream.WithExpectLastSequencePerSubject(lastSeq))
-		if err == nil {
-			seq = ack.Sequence
-		}
-	} else {
-		msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.stream)
-		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
-		var ack *jetstreamext.BatchAck
-		ack, err = s.publishBatch(ctx, msgs)
-		if err == nil {
-			seq = ack.Sequence
+	// Never hand a message to a connection that is not connected: it
+	// would buffer it and send it on reconnecting, after the caller was
+	// told the append failed.
+	if !s.nc.IsConnected() {
+		if err := s.usable(ctx, s.cfg.stream); err != nil {
+			return 0, err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	sent = true
+	var seq uint64
+	err = s.watched(ctx, s.cfg.stream, true, func(ctx context.Context) error {
+		var err error
+		if len(msgs) == 1 && s.group != nil {
+			seq, err = s.group.append(ctx, &pending{msg: msgs[0], guard: lastSeq, result: make(chan groupResult, 1)})
+		} else if len(msgs) == 1 {
+			var ack *jetstream.PubAck
+			ack, err = s.js.PublishMsg(ctx, msgs[0],
+				jetstream.WithExpectStream(s.cfg.stream),
+				jetstream.WithExpectLastSequencePerSubject(lastSeq))
+			if err == nil {
+				seq = ack.Sequence
+			}
+		} else {
+			msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.stream)
+			msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
+			var ack *jetstreamext.BatchAck
+			ack, err = s.publishBatch(ctx, msgs)
+			if err == nil {
+				seq = ack.Sequence
+			}
+		}
+		return err
+	})
 	last := expectedVersion + uint64(len(evs))
 	switch {
 	case err == nil:
@@ -354,7 +394,9 @@ func (s *Store) Append(ctx context.Context, meetingID string, expectedVersion ui
 		s.hw.note(m)
 		if err := s.hw.flush(ctx); err != nil {
 			s.cfg.logger.ErrorContext(ctx, "natsstore: stored, but its high-water mark was not written", "meeting", meetingID, "version", last, "seq", seq, "err", err)
-			return 0, fmt.Errorf("natsstore: append meeting %s version %d: stored at sequence %d, but its high-water mark was not written: %w", meetingID, last, seq, err)
+			// Stored: whatever the mark write's own outcome, a retry
+			// with the command's key finds the events.
+			return 0, eventstore.OutcomeUnknown(fmt.Errorf("natsstore: append meeting %s version %d: stored at sequence %d, but its high-water mark was not written: %v", meetingID, last, seq, err))
 		}
 		return seq, nil
 	case isWrongLastSequence(err):
@@ -438,7 +480,25 @@ type msgGet struct {
 // reach), or nil when there is none.
 func (s *Store) leaderGet(ctx context.Context, stream string, q msgGet) (*storedMsg, error) {
 	req, _ := json.Marshal(q)
-	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	if err := s.usable(ctx, stream); err != nil {
+		return nil, err
+	}
+	var resp *nats.Msg
+	var err error
+	for {
+		err = s.watched(ctx, stream, false, func(ctx context.Context) (err error) {
+			resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+			return err
+		})
+		if !errors.Is(err, errAnswerLost) || ctx.Err() != nil {
+			break
+		}
+		// A read is safe to send again.
+	}
+	if unreachable(err) {
+		s.degraded.Store(true)
+		return nil, eventstore.Unavailable(err, false)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -452,6 +512,9 @@ func (s *Store) leaderGet(ctx context.Context, stream string, q msgGet) (*stored
 	switch {
 	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 		return nil, nil
+	case r.Error != nil && isUnavailableCode(r.Error):
+		s.degraded.Store(true)
+		return nil, eventstore.Unavailable(r.Error, false)
 	case r.Error != nil:
 		return nil, r.Error
 	case r.Message == nil:
@@ -524,7 +587,7 @@ func (s *Store) lastRaw(ctx context.Context, meetingID string) (head, events.Env
 // its stream sequence if it is not an intact event of the meeting its
 // subject names.
 func (s *Store) decode(subject string, seq uint64, data []byte) (events.Envelope, error) {
-	meeting, _ := strings.CutPrefix(subject, s.cfg.prefix+".")
+	meeting, _ := MeetingOfSubject(s.cfg.prefix, subject)
 	e, err := events.Unmarshal(data)
 	if err != nil {
 		return events.Envelope{}, &eventstore.CorruptError{Seq: seq, MeetingID: meeting, Err: fmt.Errorf("message on %s is not an event: %w", subject, err)}
@@ -557,7 +620,7 @@ func (s *Store) Load(ctx context.Context, meetingID string, fromVersion uint64) 
 		}
 		fromVersion = max(fromVersion, 1)
 		prev, _ := s.getHead(meetingID)
-		rctx, cancel := withTimeout(ctx)
+		rctx, cancel := s.withTimeout(ctx)
 		last, lastEv, found, err := s.lastOf(rctx, meetingID)
 		cancel()
 		if err != nil {
@@ -614,7 +677,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envel
 			yield(events.Envelope{}, err)
 			return
 		}
-		rctx, cancel := withTimeout(ctx)
+		rctx, cancel := s.withTimeout(ctx)
 		st, err := s.js.Stream(rctx, s.cfg.stream)
 		cancel()
 		if err != nil {
@@ -698,7 +761,7 @@ func (s *Store) scanPatient(ctx context.Context, filter string, start, end uint6
 		if filter == "" {
 			n = int(min(end-next+1, batch))
 		}
-		rctx, cancel := withTimeout(ctx)
+		rctx, cancel := s.withTimeout(ctx)
 		msgs, err := jetstreamext.GetBatch(rctx, s.js, s.cfg.stream, n, opts...)
 		if err != nil {
 			cancel()

@@ -49,7 +49,7 @@ func testCommandIndex(t *testing.T, s eventstore.Store) {
 	if rec, found, err := ix.FindCommand(ctx, "m-ix", k); err != nil || !found || rec.Version != 9 {
 		t.Fatalf("FindCommand after a second record = %+v, %v, %v; want version 9", rec, found, err)
 	}
-	if err := ix.RecordCommand(ctx, "a b", k, eventstore.CommandRecord{Version: 1, Time: at}); err == nil {
+	if err := ix.RecordCommand(ctx, "a\tb", k, eventstore.CommandRecord{Version: 1, Time: at}); err == nil {
 		t.Fatal("RecordCommand with a bad meeting id succeeded")
 	}
 }

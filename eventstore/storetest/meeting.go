@@ -170,7 +170,7 @@ func testSubscribeMeeting(t *testing.T, s eventstore.Store) {
 
 	t.Run("InvalidID", func(t *testing.T) {
 		n := 0
-		for _, err := range ms.SubscribeMeeting(ctxOf(t), "bad id", 1) {
+		for _, err := range ms.SubscribeMeeting(ctxOf(t), "bad\tid", 1) {
 			if n++; !errors.Is(err, events.ErrInvalidID) {
 				t.Fatalf("SubscribeMeeting(bad id): %v, want events.ErrInvalidID", err)
 			}

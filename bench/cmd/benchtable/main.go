@@ -60,6 +60,8 @@ var rows = []row{
 	{"  notifications to one watcher", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "notifications/s", "", true},
 	{"  cold load at the end", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "coldload-ms", "<= 50 ms", false},
 	{"  heap per participant, cached", "Ours/livestream/viewers=100000/callers=256/sync=always", "", "B/participant", "<= 300 B", false},
+	{"Reads (Status), 64 callers, 100 meetings: WithCachedReads vs catching up", "Ours/reads/callers=64/cached=true", "Ours/reads/callers=64/cached=false", "reads/s", "", true},
+	{"  p99 latency (us)", "Ours/reads/callers=64/cached=true", "Ours/reads/callers=64/cached=false", "p99-us", "", false},
 	{"Replay: fold the stream into rosters", "Ours/replay", "Raw/replay", "events/s", ">= 0.7x", true},
 	{"  verify: re-decide every event", "Ours/verify", "Raw/replay", "events/s", "", true},
 	{"  fold vs raw, interleaved in each iteration", "Ours/replaypair", "", "x-raw", ">= 0.7x", true},
@@ -68,6 +70,7 @@ var rows = []row{
 	{"Cold load, meeting in a large stream vs small", "Ours/coldload/stream=large", "Ours/coldload/stream=small", "ms/load", "<= 1.5x", false},
 	{"  the same, each meeting with a snapshot at its head", "Ours/coldload/snapshot/stream=large", "Ours/coldload/snapshot/stream=small", "ms/load", "", false},
 	{"  the same, no configuration: after an Engine read it and closed", "Ours/coldload/default/stream=large", "Ours/coldload/default/stream=small", "ms/load", "<= 1.5x", false},
+	{"  the same, no configuration: after an Engine wrote to it and was killed", "Ours/coldload/default/crash/stream=large", "Ours/coldload/default/crash/stream=small", "ms/load", "<= 1.5x", false},
 	{"Cold load, 100k participants and 10k requests, snapshots", "Ours/coldload/participants=100000/queue=10000/snapshots=on", "Ours/coldload/participants=100000/queue=10000/snapshots=off", "ms/load", "<= 50 ms, <= 0.1x", false},
 }
 
@@ -96,7 +99,7 @@ func main() {
 			}
 		}
 		run("^BenchmarkCore$", "1s")
-		run("^Benchmark(Ours|Raw)$/(guarded|async|batch|onemeeting|onesubject)", strconv.Itoa(*n)+"x")
+		run("^Benchmark(Ours|Raw)$/(guarded|async|batch|onemeeting|onesubject|reads)", strconv.Itoa(*n)+"x")
 		run("^Benchmark(Ours|Raw)$/(replay|verify|replaypair|load|coldload|livestream)", "1x")
 		out = buf.Bytes()
 	}

@@ -37,10 +37,10 @@ var viewerNames = []string{"bob", "carol", "dave", "erin", "frank", "grace", "he
 	"xavier", "yara", "zack", "amir", "bella", "chen", "dina", "emil"}
 
 var (
-	hostPerm    = aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}
-	speakerPerm = aggregate.Permissions{StageAccess: aggregate.Allowed}
-	viewerPerm  = aggregate.Permissions{StageAccess: aggregate.CanRequest}
-	blockedPerm = aggregate.Permissions{StageAccess: aggregate.NotAllowed}
+	hostPerm    = aggregate.PresetHost.Permissions()
+	speakerPerm = aggregate.PresetSpeaker.Permissions()
+	viewerPerm  = aggregate.PresetViewer.Permissions()
+	blockedPerm = aggregate.PresetViewOnly.Permissions()
 )
 
 // demo runs one scripted webinar: a fixed opening that shows every rule,
@@ -192,6 +192,7 @@ func (c *demoCmd) Run(ctx context.Context, e *env) error {
 		"requests " + q + " --version " + fmt.Sprint(live.Version/3),
 		"history  " + q + " --user bob",
 		"timeline " + q + " -o timeline.svg",
+		"whatif   " + q + " --set MaxOnStage=2 --set InvitationTTL=30s",
 		"verify   " + q + " --public-key " + quote(pubPath),
 		"export   " + q + " -o " + c.Meeting + ".jsonl",
 	} {

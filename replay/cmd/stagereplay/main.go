@@ -2,7 +2,10 @@
 // alone: who was on stage at a time or version, the pending requests, a
 // readable audit trail, a timeline picture, whether the log is intact and
 // every event was legal, receipts of one decision checkable offline, and
-// JSON Lines export and import.
+// JSON Lines export and import. view serves a local page to explore a
+// meeting (timeline, a time slider with the roster and queue, the history
+// by user, verify's findings); whatif replays a meeting's recorded commands
+// under other settings and compares outcomes.
 //
 // Run the scripted demo first; it ends by printing the commands that replay
 // what it did:
@@ -82,6 +85,8 @@ type cli struct {
 	History  historyCmd  `cmd:"" help:"Print the audit trail of a meeting, or of one user."`
 	Timeline timelineCmd `cmd:"" help:"Draw a meeting's stage time, requests and decisions as an SVG picture."`
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
+	View     viewCmd     `cmd:"" help:"Serve a local web page (127.0.0.1) to explore a meeting: the timeline, a time slider showing the roster and queue, the history by user, verify's findings."`
+	WhatIf   whatifCmd   `cmd:"" name:"whatif" help:"Re-decide a meeting's recorded commands under other settings (--set MaxOnStage=4) and compare outcomes per user."`
 	Receipt  receiptCmd  `cmd:"" help:"Make a receipt of a user's kick or denial, checkable offline (receipt verify FILE)."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`

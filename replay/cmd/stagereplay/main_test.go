@@ -290,6 +290,7 @@ func TestTimeline(t *testing.T) {
 		Class   string `xml:"class,attr"`
 		Kind    string `xml:"data-kind,attr"`
 		User    string `xml:"data-user,attr"`
+		Version string `xml:"data-version,attr"`
 		Title   string `xml:"title"`
 	}
 	var svg struct {
@@ -308,6 +309,7 @@ func TestTimeline(t *testing.T) {
 	}
 	count := map[string]int{}
 	users := map[string]bool{}
+	marks := map[string]int{} // "user vN"
 	for _, s := range svg.Shapes {
 		if s.Kind != "" {
 			count[s.Kind]++
@@ -315,15 +317,30 @@ func TestTimeline(t *testing.T) {
 				t.Errorf("%s of %s has no title", s.Kind, s.User)
 			}
 		}
+		if s.Version != "" {
+			marks[s.User+" v"+s.Version]++
+		}
 		if s.XMLName.Local == "text" && s.User != "" {
 			users[s.User] = true
 		}
 	}
-	want := map[string]int{"stint": len(h.Stints)}
-	for _, s := range h.Stints {
-		if s.End == projections.EndKicked {
-			want["kick"]++
+	// Each event appears once on the row of each drawn user it is about.
+	for _, en := range h.Entries {
+		for _, u := range en.Users {
+			if users[u] {
+				if n := marks[fmt.Sprintf("%s v%d", u, en.Version)]; n != 1 {
+					t.Errorf("v%d %s about %s: %d marks", en.Version, en.Type, u, n)
+				}
+			}
 		}
+	}
+	want := map[string]int{"stint": len(h.Stints)}
+	for _, en := range h.Entries {
+		if en.Type == events.TypeKicked {
+			want["kicked"] += len(en.Users) // off stage, or an acceptance revoked
+		}
+	}
+	for _, s := range h.Stints {
 		if !users[s.UserID] {
 			t.Errorf("no row for %s", s.UserID)
 		}
@@ -333,10 +350,7 @@ func TestTimeline(t *testing.T) {
 		case projections.OutcomeAuto:
 			want["auto-accepted"]++
 			continue
-		case projections.OutcomeGranted, projections.OutcomeDenied, projections.OutcomeCanceled:
-			want[r.Outcome]++
-		case projections.OutcomePending:
-		default:
+		case projections.OutcomeDenied, projections.OutcomeCanceled:
 			want[r.Outcome]++
 		}
 		want["request"]++
@@ -347,8 +361,20 @@ func TestTimeline(t *testing.T) {
 			t.Errorf("%d marks of kind %s, want %d", count[k], k, n)
 		}
 	}
-	if want["stint"] == 0 || want["granted"] == 0 || want["denied"] == 0 || want["kick"] == 0 {
-		t.Errorf("the fixed log should show every kind of mark: %v", want)
+	for _, k := range []string{"granted", "invited", "declined", "denied", "kicked", "banned", "lapsed", "disconnected", "accepted"} {
+		if count[k] == 0 {
+			t.Errorf("the fixed log should show marks of kind %s: %v", k, count)
+		}
+	}
+	// --user draws the hosts who decided for the user.
+	code, out, errs = stagereplay(t, "timeline", webinar, "--user", "bob")
+	if code != exitOK {
+		t.Fatal(errs)
+	}
+	for _, u := range []string{"bob", "alice", "hassan"} {
+		if !strings.Contains(out, fmt.Sprintf(`data-user="%s">%s</text>`, u, u)) {
+			t.Errorf("--user bob draws no row for %s", u)
+		}
 	}
 }
 
