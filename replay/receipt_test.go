@@ -136,7 +136,7 @@ func TestReceipt(t *testing.T) {
 			t.Errorf("%s: %v, want ErrNoReceipt", name, err)
 		}
 	}
-	if _, err := replay.MakeReceipt(ctx, seq(log), "bad id!", 1); !errors.Is(err, events.ErrInvalidID) {
+	if _, err := replay.MakeReceipt(ctx, seq(log), "bad\nid", 1); !errors.Is(err, events.ErrInvalidID) {
 		t.Errorf("invalid meeting id: %v", err)
 	}
 }
