@@ -42,6 +42,9 @@ func BenchmarkOurs(b *testing.B) {
 		b.Run(fmt.Sprintf("reads/callers=64/cached=%v", cached), Reads(64, 100, cached))
 	}
 	b.Run("replay", OursReplay)
+	b.Run("verify", OursReplayVerify)
+	b.Run("replaypair", ReplayPaired)
+	b.Run(fmt.Sprintf("load/events=%d", loadSize()), OursLoadMeeting)
 	n, meetings := replaySize()
 	for _, st := range []struct {
 		name        string

@@ -46,7 +46,8 @@ func closeFilled() {
 
 // fillStream returns the embedded server holding n legal events over
 // meetings meetings (a host and a viewer, then the request-grant-join-leave
-// cycle), published asynchronously in the engine's wire format.
+// cycle), published asynchronously in the engine's wire format, with a
+// bounded number in flight and every acknowledgement checked.
 func fillStream(b *testing.B, n, meetings int) *filledStream {
 	filledMu.Lock()
 	defer filledMu.Unlock()
@@ -70,6 +71,8 @@ func fillStream(b *testing.B, n, meetings int) *filledStream {
 		b.Fatal(err)
 	}
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	pub := newFiller(js, 2048) // below the client's limit: no stall
+	ctx := context.Background()
 	states := make([]*aggregate.State, meetings)
 	for i := range states {
 		states[i] = aggregate.NewState(meetingName(i))
@@ -102,15 +105,13 @@ func fillStream(b *testing.B, n, meetings int) *filledStream {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := js.PublishAsync(store.Subject(s.MeetingID()), data); err != nil {
+		if err := pub.publish(ctx, store.Subject(s.MeetingID()), data); err != nil {
 			b.Fatal(err)
 		}
 		aggregate.Evolve(s, e)
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(10 * time.Minute):
-		b.Fatal("fill not acknowledged")
+	if err := pub.flush(ctx); err != nil {
+		b.Fatal(err)
 	}
 	f := &filledStream{env: &env{srv: srv, nc: nc}, store: store, n: n}
 	filled[[2]int{n, meetings}] = f
@@ -132,29 +133,9 @@ func replaySize() (n, meetings int) {
 func OursReplay(b *testing.B) {
 	n, meetings := replaySize()
 	f := fillStream(b, n, meetings)
-	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
-		states := map[string]*aggregate.State{}
-		got := 0
-		for e, err := range f.store.ReadAll(ctx, 1) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := states[e.MeetingID]
-			if s == nil {
-				s = aggregate.NewState(e.MeetingID)
-				states[e.MeetingID] = s
-			}
-			aggregate.Evolve(s, &e)
-			got++
-		}
-		for _, s := range states {
-			_ = projections.RosterOf(s)
-		}
-		if got != n {
-			b.Fatalf("replayed %d events, want %d", got, n)
-		}
+		foldPass(b, f, n)
 	}
 	b.StopTimer()
 	perSecond(b, b.N*n, "events/s")
@@ -164,27 +145,59 @@ func OursReplay(b *testing.B) {
 func RawReplay(b *testing.B) {
 	n, meetings := replaySize()
 	f := fillStream(b, n, meetings)
-	js, _ := jetstream.New(f.nc)
-	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
-		cons, err := js.OrderedConsumer(ctx, f.store.Stream(), jetstream.OrderedConsumerConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs, err := cons.Messages()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for range n {
-			if _, err := msgs.Next(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		msgs.Stop()
+		rawPass(b, f, n)
 	}
 	b.StopTimer()
 	perSecond(b, b.N*n, "events/s")
+}
+
+// foldPass folds the whole stream into every meeting's state and roster
+// through the store's ReadAll, and checks it read n events.
+func foldPass(b *testing.B, f *filledStream, n int) {
+	ctx := context.Background()
+	states := map[string]*aggregate.State{}
+	got := 0
+	for e, err := range f.store.ReadAll(ctx, 1) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := states[e.MeetingID]
+		if s == nil {
+			s = aggregate.NewState(e.MeetingID)
+			states[e.MeetingID] = s
+		}
+		aggregate.Evolve(s, &e)
+		got++
+	}
+	for _, s := range states {
+		_ = projections.RosterOf(s)
+	}
+	if got != n {
+		b.Fatalf("replayed %d events, want %d", got, n)
+	}
+}
+
+// rawPass reads the n messages of the stream with an ordered consumer,
+// decoding nothing.
+func rawPass(b *testing.B, f *filledStream, n int) {
+	ctx := context.Background()
+	js, _ := jetstream.New(f.nc)
+	cons, err := js.OrderedConsumer(ctx, f.store.Stream(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range n {
+		if _, err := msgs.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msgs.Stop()
 }
 
 // newID returns a deterministic, distinct event id for filler event i.

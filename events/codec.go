@@ -432,7 +432,18 @@ func (e *Envelope) ComputeHash() (Hash, error) {
 		return Hash{}, fmt.Errorf("%w: nil payload", ErrMalformed)
 	}
 	var stack [512]byte
-	buf := append(stack[:0], hashDomain...)
+	buf, err := appendHashBody(stack[:0], e)
+	if err != nil {
+		return Hash{}, err
+	}
+	buf = append(buf, e.PrevHash[:]...)
+	return sha256.Sum256(buf), nil
+}
+
+// appendHashBody appends what e's hash covers before PrevHash (e.Payload
+// is not nil).
+func appendHashBody(buf []byte, e *Envelope) ([]byte, error) {
+	buf = append(buf, hashDomain...)
 	buf = append(buf, e.ID[:]...)
 	buf = appendString(buf, e.MeetingID)
 	buf = binary.BigEndian.AppendUint64(buf, e.Version)
@@ -447,11 +458,10 @@ func (e *Envelope) ComputeHash() (Hash, error) {
 	buf = binary.BigEndian.AppendUint64(buf, 0)
 	buf, err := appendPayload(buf, e)
 	if err != nil {
-		return Hash{}, err
+		return nil, err
 	}
 	binary.BigEndian.PutUint64(buf[at:], uint64(len(buf)-at-8))
-	buf = append(buf, e.PrevHash[:]...)
-	return sha256.Sum256(buf), nil
+	return buf, nil
 }
 
 func appendString(b []byte, s string) []byte {

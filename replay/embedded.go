@@ -247,83 +247,61 @@ func (s *jsSource) Events(ctx context.Context, meetingID string) iter.Seq2[event
 // read yields the messages on filter up to sequence last, and returns the
 // last sequence it read, and false when the caller must stop (yield said
 // so, or the read failed, was canceled or timed out: already yielded).
-// With holes, a skipped sequence is yielded as a [*LostError].
+// With holes, a skipped sequence is yielded as a [*LostError]. It reads
+// with natsstore.ReadOrdered: one ordered consumer, the decoding spread
+// over the cores, the events in stream order.
 func (s *jsSource) read(ctx context.Context, filter string, last uint64, holes bool,
 	lost func(from, to uint64, end bool) *LostError, yield func(events.Envelope, error) bool) (uint64, bool) {
 	fail := func(err error) { yield(events.Envelope{}, fmt.Errorf("replay: stream %s: %w", s.stream, err)) }
-	ictx, cancel := context.WithTimeout(ctx, apiTimeout)
-	cons, err := s.js.OrderedConsumer(ictx, s.stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	cancel()
-	if err != nil {
-		fail(err)
-		return 0, false
+	prefix := s.prefix + "."
+	decode := func(seq uint64, subject string, data []byte) (events.Envelope, error) {
+		e, err := events.Unmarshal(data)
+		if err == nil && (!strings.HasPrefix(subject, prefix) || subject[len(prefix):] != natsstore.SubjectToken(e.MeetingID)) {
+			err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, subject)
+		}
+		e.Seq = seq
+		return e, err
 	}
-	pending := cons.CachedInfo().NumPending
-	if pending == 0 {
-		return 0, true
-	}
-	msgs, err := cons.Messages()
-	if err != nil {
-		fail(err)
-		return 0, false
-	}
-	defer msgs.Stop()
 	var read uint64
 	next := uint64(1)
-	for n := 0; pending > 0 && read < last; n++ {
-		nctx, ncancel := context.WithTimeout(ctx, s.idle)
-		msg, err := msgs.Next(jetstream.NextContext(nctx))
-		idle := nctx.Err() != nil
-		ncancel()
-		if cerr := ctx.Err(); cerr != nil {
-			yield(events.Envelope{}, cerr)
-			return read, false
-		}
+	n := 0
+	for m, err := range natsstore.ReadOrdered(ctx, s.js, natsstore.OrderedRead{Stream: s.stream, Filter: filter, To: last, Idle: s.idle, Decode: decode}) {
 		if err != nil {
-			if idle {
+			switch {
+			case ctx.Err() != nil:
+				yield(events.Envelope{}, ctx.Err())
+			case errors.Is(err, natsstore.ErrReadIdle):
 				e := lost(read+1, last, true)
 				e.Idle = s.idle
 				yield(events.Envelope{}, e)
-			} else {
+			default:
 				fail(err)
 			}
 			return read, false
 		}
-		md, err := msg.Metadata()
-		if err != nil {
-			fail(err)
-			return read, false
-		}
-		seq := md.Sequence.Stream
-		pending = md.NumPending
+		seq := m.Seq
 		if holes && seq > next {
 			if !yield(events.Envelope{}, lost(next, seq-1, false)) {
 				return read, false
 			}
 		}
 		next, read = seq+1, seq
-		e, err := events.Unmarshal(msg.Data())
-		if err == nil && s.prefix+"."+natsstore.SubjectToken(e.MeetingID) != msg.Subject() {
-			err = fmt.Errorf("%w: event of meeting %q stored on subject %s", events.ErrMalformed, e.MeetingID, msg.Subject())
-		}
-		if err != nil {
+		if m.Err != nil {
 			// The subject names the meeting the message was stored for.
-			meeting, ok := natsstore.MeetingOfSubject(s.prefix, msg.Subject())
+			meeting, ok := natsstore.MeetingOfSubject(s.prefix, m.Subject)
 			if !ok {
-				meeting, _ = strings.CutPrefix(msg.Subject(), s.prefix+".")
+				meeting, _ = strings.CutPrefix(m.Subject, prefix)
 			}
-			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, MeetingID: meeting, Err: err}) {
+			if !yield(events.Envelope{}, &DecodeError{Name: "stream " + s.stream, Seq: seq, MeetingID: meeting, Err: m.Err}) {
 				return read, false
 			}
-		} else {
-			e.Seq = seq
-			if !yield(e, nil) {
-				return read, false
-			}
+		} else if !yield(m.Event, nil) {
+			return read, false
 		}
-		if s.progress != nil && (n%1024 == 0 || seq >= last || pending == 0) {
+		if s.progress != nil && (n%1024 == 0 || seq >= last || m.Pending == 0) {
 			s.progress(int64(seq), int64(last))
 		}
+		n++
 	}
 	return read, true
 }

@@ -37,9 +37,13 @@
 //
 // # Reads
 //
-// Load and ReadAll read with batched direct gets (AllowDirect) up to the
-// last sequence that the stream leader reports when the read begins, so a
-// replica that lags cannot hide an event. Subscribe uses an ordered
+// Load and ReadAll read up to the last sequence that the stream leader
+// reports when the read begins, so a replica that lags cannot hide an
+// event: a short read with batched direct gets (AllowDirect), a long one
+// (a whole stream, a meeting of thousands of events) with an ordered
+// consumer whose messages are decoded and checked on every core
+// ([ReadOrdered]), finishing with direct gets if the consumer stops short
+// of that sequence. Subscribe uses an ordered
 // consumer, which resumes after the last sequence it delivered when the
 // connection or the server comes back: no gap, no duplicate. Every message
 // is decoded and its hash verified; Load also checks the meeting's version

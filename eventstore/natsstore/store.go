@@ -642,8 +642,8 @@ func (s *Store) Load(ctx context.Context, meetingID string, fromVersion uint64) 
 		}
 		want := fromVersion
 		var prevHash events.Hash
-		err = s.scan(ctx, s.Subject(meetingID), start, last.seq, func(seq uint64, subject string, data []byte) (bool, error) {
-			e, err := s.decode(subject, seq, data)
+		long := last.version-fromVersion >= orderedMin
+		err = s.scanDecoded(ctx, s.Subject(meetingID), start, last.seq, long, func(seq uint64, e events.Envelope, err error) (bool, error) {
 			if err != nil {
 				return false, err
 			}
@@ -665,8 +665,10 @@ func (s *Store) Load(ctx context.Context, meetingID string, fromVersion uint64) 
 	}
 }
 
-// ReadAll implements [eventstore.Store.ReadAll] with batched direct gets up
-// to the stream's last sequence when the read began. A message that is not
+// ReadAll implements [eventstore.Store.ReadAll] up to the stream's last
+// sequence when the read began: with an ordered consumer and parallel
+// decoding for a long read ([ReadOrdered]), with batched direct gets for a
+// short one. A message that is not
 // an intact event yields a [*eventstore.CorruptError] naming its stream
 // sequence; the iteration goes on if the caller continues.
 func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envelope, error] {
@@ -694,7 +696,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envel
 		next := max(from, state.FirstSeq)
 		chains := map[string]head{}
 		hashes := map[string]events.Hash{}
-		err = s.scan(ctx, "", from, last, func(seq uint64, subject string, data []byte) (bool, error) {
+		err = s.scanDecoded(ctx, "", from, last, last-from >= orderedMin, func(seq uint64, e events.Envelope, err error) (bool, error) {
 			if seq > next {
 				err := &eventstore.CorruptError{Seq: next, Err: fmt.Errorf("stream %s has no message at sequences %d to %d, though it denies deletes: lost by the server", s.cfg.stream, next, seq-1)}
 				if !yield(events.Envelope{}, err) {
@@ -702,7 +704,6 @@ func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[events.Envel
 				}
 			}
 			next = seq + 1
-			e, err := s.decode(subject, seq, data)
 			if err == nil {
 				if h, ok := chains[e.MeetingID]; ok && (e.Version != h.version+1 || e.PrevHash != hashes[e.MeetingID]) {
 					err = &eventstore.CorruptError{Seq: seq, MeetingID: e.MeetingID, Version: e.Version, Err: fmt.Errorf("follows version %d (sequence %d) of its meeting: an event is missing or out of place", h.version, h.seq)}

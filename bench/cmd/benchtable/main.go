@@ -63,6 +63,10 @@ var rows = []row{
 	{"Reads (Status), 64 callers, 100 meetings: WithCachedReads vs catching up", "Ours/reads/callers=64/cached=true", "Ours/reads/callers=64/cached=false", "reads/s", "", true},
 	{"  p99 latency (us)", "Ours/reads/callers=64/cached=true", "Ours/reads/callers=64/cached=false", "p99-us", "", false},
 	{"Replay: fold the stream into rosters", "Ours/replay", "Raw/replay", "events/s", ">= 0.7x", true},
+	{"  verify: re-decide every event", "Ours/verify", "Raw/replay", "events/s", "", true},
+	{"  fold vs raw, interleaved in each iteration", "Ours/replaypair", "", "x-raw", ">= 0.7x", true},
+	{"  verify vs raw, interleaved", "Ours/replaypair", "", "verify-x-raw", "", true},
+	{"Load one meeting of 20k events", "Ours/load/events=20000", "", "ms/load", "", false},
 	{"Cold load, meeting in a large stream vs small", "Ours/coldload/stream=large", "Ours/coldload/stream=small", "ms/load", "<= 1.5x", false},
 	{"  the same, each meeting with a snapshot at its head", "Ours/coldload/snapshot/stream=large", "Ours/coldload/snapshot/stream=small", "ms/load", "", false},
 	{"  the same, no configuration: after an Engine read it and closed", "Ours/coldload/default/stream=large", "Ours/coldload/default/stream=small", "ms/load", "<= 1.5x", false},
@@ -96,7 +100,7 @@ func main() {
 		}
 		run("^BenchmarkCore$", "1s")
 		run("^Benchmark(Ours|Raw)$/(guarded|async|batch|onemeeting|onesubject|reads)", strconv.Itoa(*n)+"x")
-		run("^Benchmark(Ours|Raw)$/(replay|coldload|livestream)", "1x")
+		run("^Benchmark(Ours|Raw)$/(replay|verify|replaypair|load|coldload|livestream)", "1x")
 		out = buf.Bytes()
 	}
 	results := parse(out)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/productdb/stage/aggregate"
-	"github.com/productdb/stage/checkpoint"
 	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/replay"
@@ -261,9 +259,8 @@ func writeSummary(w io.Writer, h *projections.History) {
 	}
 	fmt.Fprintf(w, "\nrequests: %s\n", strings.Join(parts, ", "))
 	if len(waits) > 0 {
-		slices.Sort(waits)
 		fmt.Fprintf(w, "  wait for a decision: median %s, longest %s\n",
-			projections.FormatDuration(waits[len(waits)/2]), projections.FormatDuration(waits[len(waits)-1]))
+			projections.FormatDuration(replay.MedianDuration(waits)), projections.FormatDuration(slices.Max(waits)))
 		by := map[string]int{}
 		for _, d := range decided {
 			by[d]++
@@ -503,36 +500,9 @@ func (v verifySummary) write(w io.Writer) {
 // and those of the --checkpoints files, of meeting if it is not empty) as
 // a verify option; nil without --public-key.
 func (c *proofArgs) option(ctx context.Context, e *env, src replay.Source, meeting string) (replay.VerifyOption, error) {
-	if c.PublicKey == "" {
-		if len(c.Checkpoints) > 0 {
-			return nil, errors.New("--checkpoints needs --public-key: a checkpoint proves nothing without the key that signed it")
-		}
-		return nil, nil
-	}
-	pub, err := checkpoint.LoadPublicKey(c.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("--public-key: %w", err)
-	}
-	cps, err := replay.ReadCheckpoints(ctx, src)
-	if err != nil && !errors.Is(err, checkpoint.ErrMalformed) {
+	pub, cps, err := c.load(ctx, e, src, meeting)
+	if err != nil || pub == nil {
 		return nil, err
-	}
-	if err != nil {
-		// Damaged checkpoint messages prove nothing; the others still do.
-		fmt.Fprintf(e.stderr, "stagereplay: warning: %v\n", err)
-	}
-	for _, path := range c.Checkpoints {
-		more, err := checkpoint.ReadFile(path)
-		if err != nil && !errors.Is(err, checkpoint.ErrMalformed) {
-			return nil, fmt.Errorf("--checkpoints: %w", err)
-		}
-		if err != nil {
-			fmt.Fprintf(e.stderr, "stagereplay: warning: %v\n", err)
-		}
-		cps = append(cps, more...)
-	}
-	if meeting != "" {
-		cps = slices.DeleteFunc(cps, func(s checkpoint.Signed) bool { return s.MeetingID != meeting })
 	}
 	return replay.WithCheckpoints(pub, cps), nil
 }

@@ -1,10 +1,11 @@
 // Command stagereplay answers questions about a stage audit log from the log
 // alone: who was on stage at a time or version, the pending requests, a
 // readable audit trail, a timeline picture, whether the log is intact and
-// every event was legal, and JSON Lines export and import. view serves a
-// local page to explore a meeting (timeline, a time slider with the roster
-// and queue, the history by user, verify's findings); whatif replays a
-// meeting's recorded commands under other settings and compares outcomes.
+// every event was legal, receipts of one decision checkable offline, and
+// JSON Lines export and import. view serves a local page to explore a
+// meeting (timeline, a time slider with the roster and queue, the history
+// by user, verify's findings); whatif replays a meeting's recorded commands
+// under other settings and compares outcomes.
 //
 // Run the scripted demo first; it ends by printing the commands that replay
 // what it did:
@@ -17,8 +18,8 @@
 // Exit status: 0 on success (for verify: a clean log); 1 when verify finds
 // problems, including a log whose end is gone (truncated) and an empty log
 // (it prints "EMPTY: SOURCE holds no events"): nothing verified is not a
-// clean log; 2 for any error (a source that cannot be read, an unknown
-// meeting, a bad flag).
+// clean log; for receipt verify, a receipt that does not verify; 2 for any
+// error (a source that cannot be read, an unknown meeting, a bad flag).
 //
 // verify prints each cause once, with a line that counts the findings that
 // follow from it ("and 81 more findings in meeting webinar-42 that follow
@@ -86,6 +87,7 @@ type cli struct {
 	Verify   verifyCmd   `cmd:"" help:"Check versions, the hash chain and that every event was legal when it happened."`
 	View     viewCmd     `cmd:"" help:"Serve a local web page (127.0.0.1) to explore a meeting: the timeline, a time slider showing the roster and queue, the history by user, verify's findings."`
 	WhatIf   whatifCmd   `cmd:"" name:"whatif" help:"Re-decide a meeting's recorded commands under other settings (--set MaxOnStage=4) and compare outcomes per user."`
+	Receipt  receiptCmd  `cmd:"" help:"Make a receipt of a user's kick or denial, checkable offline (receipt verify FILE)."`
 	Export   exportCmd   `cmd:"" help:"Write a log (or one meeting) as JSON Lines."`
 	Import   importCmd   `cmd:"" help:"Append a JSON Lines export to a data directory of the embedded default."`
 	Keygen   keygenCmd   `cmd:"" help:"Write a new Ed25519 signing key pair for the engine's signed snapshots and checkpoints."`
