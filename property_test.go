@@ -421,6 +421,12 @@ func (m *machine) GetAccessRequests(t *rapid.T) {
 	meeting, actor := drawMeeting(t), drawUser(t, "actor")
 	mm := m.model[meeting]
 	reqs, err := m.eng.GetAccessRequests(m.ctx, meeting, actor)
+	if mm.version == 0 {
+		if !errors.Is(err, aggregate.ErrNoMeeting) {
+			t.Fatalf("GetAccessRequests in a meeting with no events: %v, want ErrNoMeeting", err)
+		}
+		return
+	}
 	if !isHost(mm.users[actor]) {
 		if !errors.Is(err, aggregate.ErrPermissionDenied) {
 			t.Fatalf("GetAccessRequests by non-host %s: %v", actor, err)
