@@ -74,32 +74,35 @@ func TestWithCachedReads(t *testing.T) {
 			}
 			defer eb.Close()
 			ctx := jsCtx(t)
+			// A meeting id the JetStream store escapes on its subject: the
+			// follower reports it by its id, not its subject token.
+			const meeting = "room.1 a*b"
 			host := aggregate.Participant{UserID: "host", Permissions: aggregate.Permissions{StageAccess: aggregate.Allowed, AcceptStageRequests: true}}
 			viewer := func(id string) aggregate.Participant {
 				return aggregate.Participant{UserID: id, Permissions: aggregate.Permissions{StageAccess: aggregate.CanRequest}}
 			}
-			if _, err := ea.AddParticipant(ctx, "m", host); err != nil {
+			if _, err := ea.AddParticipant(ctx, meeting, host); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ea.AddParticipant(ctx, "m", viewer("ann")); err != nil {
+			if _, err := ea.AddParticipant(ctx, meeting, viewer("ann")); err != nil {
 				t.Fatal(err)
 			}
 			// Own writes, then reads: none reads the store.
 			before := a.loads.Load()
 			for range 20 {
-				if _, err := ea.RequestAccess(ctx, "m", "ann"); err != nil {
+				if _, err := ea.RequestAccess(ctx, meeting, "ann"); err != nil {
 					t.Fatal(err)
 				}
-				if st, err := ea.Status(ctx, "m", "ann"); err != nil || st != aggregate.RequestedToJoinStage {
+				if st, err := ea.Status(ctx, meeting, "ann"); err != nil || st != aggregate.RequestedToJoinStage {
 					t.Fatalf("own write: status %v, %v; want Requested", st, err)
 				}
-				if _, err := ea.CancelRequestAccess(ctx, "m", "ann"); err != nil {
+				if _, err := ea.CancelRequestAccess(ctx, meeting, "ann"); err != nil {
 					t.Fatal(err)
 				}
-				if r, err := ea.Roster(ctx, "m"); err != nil || r.Version == 0 {
+				if r, err := ea.Roster(ctx, meeting); err != nil || r.Version == 0 {
 					t.Fatalf("roster %+v, %v", r, err)
 				}
-				if reqs, err := ea.GetAccessRequests(ctx, "m", "host"); err != nil || len(reqs) != 0 {
+				if reqs, err := ea.GetAccessRequests(ctx, meeting, "host"); err != nil || len(reqs) != 0 {
 					t.Fatalf("requests %v, %v; want none", reqs, err)
 				}
 			}
@@ -107,16 +110,16 @@ func TestWithCachedReads(t *testing.T) {
 				t.Fatalf("60 reads after own writes read the store %d times, want 0", n)
 			}
 			// Another Engine's write shows, and costs one catch-up.
-			if _, err := eb.AddParticipant(ctx, "m", viewer("bob")); err != nil {
+			if _, err := eb.AddParticipant(ctx, meeting, viewer("bob")); err != nil {
 				t.Fatal(err)
 			}
-			r, err := eb.RequestAccess(ctx, "m", "bob")
+			r, err := eb.RequestAccess(ctx, meeting, "bob")
 			if err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(jsGuard)
 			for {
-				st, err := ea.Status(ctx, "m", "bob")
+				st, err := ea.Status(ctx, meeting, "bob")
 				if err == nil && st == aggregate.RequestedToJoinStage {
 					break
 				}
@@ -130,7 +133,7 @@ func TestWithCachedReads(t *testing.T) {
 			}
 			before = a.loads.Load()
 			for range 10 {
-				if roster, err := ea.Roster(ctx, "m"); err != nil || roster.Version != r.Version {
+				if roster, err := ea.Roster(ctx, meeting); err != nil || roster.Version != r.Version {
 					t.Fatalf("roster at version %d, %v; want %d", roster.Version, err, r.Version)
 				}
 			}

@@ -147,9 +147,6 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 	e := &Engine{store: store, cfg: cfg, meetings: map[string]*meeting{}}
 	e.index, _ = store.(eventstore.CommandIndex)
 	e.tickCtx, e.stopTicks = context.WithCancel(context.Background())
-	if cfg.checkpointEvery > 0 {
-		e.checkpoints = newCheckpointer(e)
-	}
 	if cfg.cachedReads {
 		hf, ok := store.(eventstore.HeadFollower)
 		if !ok {
@@ -163,6 +160,9 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("stage: New: following the store's appends: %w", err)
 		}
 		e.following = current
+	}
+	if cfg.checkpointEvery > 0 {
+		e.checkpoints = newCheckpointer(e)
 	}
 	e.startIdleSweep()
 	return e, nil

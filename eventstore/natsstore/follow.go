@@ -3,7 +3,6 @@ package natsstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,14 +41,13 @@ func (s *Store) FollowHeads(ctx context.Context, appended func(meetingID string,
 		reconnects atomic.Uint64 // the connection's count when last caught up
 	)
 	reconnects.Store(s.nc.Stats().Reconnects)
-	prefix := s.cfg.prefix + "."
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		md, err := msg.Metadata()
 		if err != nil {
 			lagging.Store(true)
 			return
 		}
-		if m, ok := strings.CutPrefix(msg.Subject(), prefix); ok {
+		if m, ok := MeetingOfSubject(s.cfg.prefix, msg.Subject()); ok {
 			appended(m, md.Sequence.Stream)
 		}
 		if md.NumPending == 0 {
