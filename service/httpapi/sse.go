@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/productdb/stage"
+	"github.com/productdb/stage/service/auth"
+)
+
+// hub holds one stage.Router per meeting with open streams.
+type hub struct {
+	mu      sync.Mutex
+	routers map[string]*routerEntry
+	n       int // open streams
+	closed  bool
+	done    chan struct{} // closed by shutdown
+	wg      sync.WaitGroup
+}
+
+type routerEntry struct {
+	r       *stage.Router
+	streams int
+}
+
+func (hb *hub) init() {
+	hb.routers = map[string]*routerEntry{}
+	hb.done = make(chan struct{})
+}
+
+func (hb *hub) isClosed() bool {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.closed
+}
+
+func (hb *hub) streams() int {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.n
+}
+
+// subscribers returns the meeting's router's subscriber count, -1 without one.
+func (hb *hub) subscribers(meeting string) int {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if e := hb.routers[meeting]; e != nil {
+		return e.r.Subscribers()
+	}
+	return -1
+}
+
+// acquire returns the meeting's router, creating it on first use (or when
+// the previous one ended), and counts a stream on it.
+func (hb *hub) acquire(eng *stage.Engine, meeting string, buffer int) (*routerEntry, error) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if hb.closed {
+		return nil, stage.ErrClosed
+	}
+	e := hb.routers[meeting]
+	if e != nil {
+		select {
+		case <-e.r.Done(): // ended (a store error): start a new one
+			delete(hb.routers, meeting)
+			e = nil
+		default:
+		}
+	}
+	if e == nil {
+		r, err := eng.NewRouter(meeting, stage.WithSubscriberBuffer(buffer))
+		if err != nil {
+			return nil, err
+		}
+		e = &routerEntry{r: r}
+		hb.routers[meeting] = e
+	}
+	e.streams++
+	hb.n++
+	hb.wg.Add(1)
+	return e, nil
+}
+
+// release uncounts a stream; the router of the meeting's last stream closes.
+func (hb *hub) release(meeting string, e *routerEntry) {
+	hb.mu.Lock()
+	e.streams--
+	hb.n--
+	last := e.streams == 0
+	if last && hb.routers[meeting] == e {
+		delete(hb.routers, meeting)
+	}
+	hb.mu.Unlock()
+	if last {
+		_ = e.r.Close()
+	}
+	hb.wg.Done()
+}
+
+func (hb *hub) shutdown(ctx context.Context) error {
+	hb.mu.Lock()
+	if !hb.closed {
+		hb.closed = true
+		close(hb.done)
+	}
+	hb.mu.Unlock()
+	waited := make(chan struct{})
+	go func() { hb.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// serveEvents streams the user's notifications and the broadcast ones as
+// server-sent events.
+func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	meeting := r.PathValue("meeting")
+	ctx := r.Context()
+	// Only a participant of an existing meeting gets a stream (404 NoMeeting
+	// or NotParticipant otherwise).
+	if _, err := h.eng.Status(ctx, meeting, id.UserID); err != nil {
+		writeProblem(w, r, ProblemOf(err))
+		return
+	}
+	rc := http.NewResponseController(w)
+	e, err := h.hub.acquire(h.eng, meeting, h.cfg.buffer)
+	if err != nil {
+		writeProblem(w, r, ProblemOf(err))
+		return
+	}
+	defer h.hub.release(meeting, e)
+	sub, err := e.r.Subscribe(ctx, id.UserID, r.Header.Get("Last-Event-ID"))
+	if err != nil {
+		writeProblem(w, r, ProblemOf(err))
+		return
+	}
+	defer sub.Close()
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives a server's WriteTimeout
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte(": stream " + meeting + "\n\n")); err != nil {
+		return
+	}
+	if rc.Flush() != nil {
+		return
+	}
+	beat := time.NewTicker(h.cfg.heartbeat)
+	defer beat.Stop()
+	var buf []byte
+	for {
+		select {
+		case n, ok := <-sub.C():
+			if !ok {
+				if err := sub.Err(); err != nil && ctx.Err() == nil {
+					if errors.Is(err, stage.ErrRouterClosed) && h.hub.isClosed() {
+						err = stage.ErrClosed
+					}
+					if !errors.Is(err, stage.ErrSlowConsumer) && !errors.Is(err, stage.ErrClosed) && !errors.Is(err, stage.ErrRouterClosed) {
+						h.cfg.logger.Warn("httpapi: event stream ended", "meeting", meeting, "user", id.UserID, "err", err)
+					}
+					writeErrorEvent(w, rc, err)
+				}
+				return
+			}
+			data, err := json.Marshal(n)
+			if err != nil {
+				h.cfg.logger.Error("httpapi: notification does not marshal", "meeting", meeting, "id", n.ID, "err", err)
+				return
+			}
+			buf = append(buf[:0], "id: "...)
+			buf = append(buf, n.ID...)
+			buf = append(buf, "\nevent: "...)
+			buf = append(buf, n.Type...)
+			buf = append(buf, "\ndata: "...)
+			buf = append(buf, data...)
+			buf = append(buf, "\n\n"...)
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if len(sub.C()) == 0 { // flush once the burst is written
+				if rc.Flush() != nil {
+					return
+				}
+			}
+		case <-beat.C:
+			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		case <-h.hub.done:
+			writeErrorEvent(w, rc, stage.ErrClosed)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// writeErrorEvent ends a stream with an "error" event carrying err's problem.
+func writeErrorEvent(w http.ResponseWriter, rc *http.ResponseController, err error) {
+	data, _ := json.Marshal(ProblemOf(err))
+	_, _ = w.Write([]byte("event: error\ndata: " + string(data) + "\n\n"))
+	_ = rc.Flush()
+}
