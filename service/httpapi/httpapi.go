@@ -52,10 +52,10 @@ var (
 type Option func(*config) error
 
 type config struct {
-	maxBody     int64
-	heartbeat   time.Duration
-	buffer      int
-	logger      *slog.Logger
+	maxBody   int64
+	heartbeat time.Duration
+	buffer    int
+	logger    *slog.Logger
 }
 
 // WithMaxBodyBytes limits request bodies to n bytes (n > 0; default
@@ -121,6 +121,8 @@ type Handler struct {
 	patterns []string
 
 	hub hub
+	// beforeWrite, set by tests only, runs before a stream writes a notification.
+	beforeWrite func()
 }
 
 //go:embed openapi.json

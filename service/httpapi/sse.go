@@ -172,6 +172,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 				}
 				return
 			}
+			if h.beforeWrite != nil {
+				h.beforeWrite()
+			}
 			data, err := json.Marshal(n)
 			if err != nil {
 				h.cfg.logger.Error("httpapi: notification does not marshal", "meeting", meeting, "id", n.ID, "err", err)
