@@ -480,7 +480,13 @@ func answer(w http.ResponseWriter, r *http.Request, v any, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if m, ok := v.(json.Marshaler); ok {
+		b, err = m.MarshalJSON() // stage.Result writes compact JSON itself: skip json.Marshal's second pass
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		writeProblem(w, nil, ProblemOf(err))
 		return
