@@ -139,4 +139,3 @@ func benchCycle(b *testing.B, f *fixture, workers int) {
 	b.ReportMetric(hRate, "http_cmds/s")
 	b.ReportMetric(hRate/eRate, "http/engine")
 }
-

@@ -34,6 +34,10 @@ import (
 // larger body gets 413.
 const DefaultMaxBodyBytes = 64 << 10
 
+// DefaultStreamWriteTimeout is the default bound on one write to an
+// event stream: a client that stops reading for that long is dropped.
+const DefaultStreamWriteTimeout = 10 * time.Second
+
 // DefaultHeartbeat is the default interval between two heartbeat comment
 // lines on an idle event stream.
 const DefaultHeartbeat = 15 * time.Second
@@ -52,10 +56,11 @@ var (
 type Option func(*config) error
 
 type config struct {
-	maxBody   int64
-	heartbeat time.Duration
-	buffer    int
-	logger    *slog.Logger
+	maxBody      int64
+	heartbeat    time.Duration
+	buffer       int
+	logger       *slog.Logger
+	writeTimeout time.Duration
 }
 
 // WithMaxBodyBytes limits request bodies to n bytes (n > 0; default
@@ -78,6 +83,19 @@ func WithHeartbeat(d time.Duration) Option {
 			return fmt.Errorf("%w: heartbeat %v is not positive", ErrInvalidOption, d)
 		}
 		c.heartbeat = d
+		return nil
+	}
+}
+
+// WithStreamWriteTimeout bounds each write to an event stream (d > 0;
+// default [DefaultStreamWriteTimeout]): a client that does not take a
+// notification, heartbeat or the final event within d is disconnected.
+func WithStreamWriteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: stream write timeout %v is not positive", ErrInvalidOption, d)
+		}
+		c.writeTimeout = d
 		return nil
 	}
 }
@@ -143,7 +161,8 @@ func New(eng *stage.Engine, authn auth.Authenticator, opts ...Option) (*Handler,
 	if authn == nil {
 		return nil, ErrNilAuthenticator
 	}
-	cfg := config{maxBody: DefaultMaxBodyBytes, heartbeat: DefaultHeartbeat, buffer: stage.DefaultSubscriberBuffer, logger: slog.Default()}
+	cfg := config{maxBody: DefaultMaxBodyBytes, heartbeat: DefaultHeartbeat, buffer: stage.DefaultSubscriberBuffer, logger: slog.Default(),
+		writeTimeout: DefaultStreamWriteTimeout}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)

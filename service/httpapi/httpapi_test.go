@@ -35,7 +35,7 @@ func TestNew_validates(t *testing.T) {
 	}
 	for name, o := range map[string]Option{
 		"body": WithMaxBodyBytes(0), "heartbeat": WithHeartbeat(-1), "buffer": WithSubscriberBuffer(0),
-		"logger": WithLogger(nil), "nil": nil,
+		"logger": WithLogger(nil), "nil": nil, "write": WithStreamWriteTimeout(0),
 	} {
 		if _, err := New(eng, testAuth, o); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("%s: %v", name, err)

@@ -142,16 +142,21 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 		return
 	}
 	defer sub.Close()
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives a server's WriteTimeout
+	// Each write gets its own deadline (a stream outlives a server's
+	// WriteTimeout; a client that stops reading is ended, not waited for).
+	send := func(b []byte, flush bool) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return !flush || rc.Flush() == nil
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte(": stream " + meeting + "\n\n")); err != nil {
-		return
-	}
-	if rc.Flush() != nil {
+	if !send([]byte(": stream "+meeting+"\n\n"), true) {
 		return
 	}
 	beat := time.NewTicker(h.cfg.heartbeat)
@@ -168,7 +173,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 					if !errors.Is(err, stage.ErrSlowConsumer) && !errors.Is(err, stage.ErrClosed) && !errors.Is(err, stage.ErrRouterClosed) {
 						h.cfg.logger.Warn("httpapi: event stream ended", "meeting", meeting, "user", id.UserID, "err", err)
 					}
-					writeErrorEvent(w, rc, err)
+					send(errorEvent(err), true)
 				}
 				return
 			}
@@ -187,23 +192,15 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 			buf = append(buf, "\ndata: "...)
 			buf = append(buf, data...)
 			buf = append(buf, "\n\n"...)
-			if _, err := w.Write(buf); err != nil {
+			if !send(buf, len(sub.C()) == 0) { // flush once the burst is written
 				return
-			}
-			if len(sub.C()) == 0 { // flush once the burst is written
-				if rc.Flush() != nil {
-					return
-				}
 			}
 		case <-beat.C:
-			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
-				return
-			}
-			if rc.Flush() != nil {
+			if !send([]byte(": heartbeat\n\n"), true) {
 				return
 			}
 		case <-h.hub.done:
-			writeErrorEvent(w, rc, stage.ErrClosed)
+			send(errorEvent(stage.ErrClosed), true)
 			return
 		case <-ctx.Done():
 			return
@@ -211,9 +208,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 	}
 }
 
-// writeErrorEvent ends a stream with an "error" event carrying err's problem.
-func writeErrorEvent(w http.ResponseWriter, rc *http.ResponseController, err error) {
+// errorEvent is the "error" event that ends a stream, with err's problem.
+func errorEvent(err error) []byte {
 	data, _ := json.Marshal(ProblemOf(err))
-	_, _ = w.Write([]byte("event: error\ndata: " + string(data) + "\n\n"))
-	_ = rc.Flush()
+	return []byte("event: error\ndata: " + string(data) + "\n\n")
 }

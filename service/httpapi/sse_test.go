@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/productdb/stage"
+	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/projections"
 )
 
@@ -322,5 +326,47 @@ func TestEvents_slowConsumer(t *testing.T) {
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("over %d sessions got\n%v\nwant\n%v", sessions, got, want)
+	}
+}
+
+// TestEvents_stalledClient: a client that stops reading (its connection
+// stays open) is dropped after the stream write timeout, and Shutdown does
+// not wait for it.
+func TestEvents_stalledClient(t *testing.T) {
+	f := newFixture(t, WithStreamWriteTimeout(200*time.Millisecond), WithSubscriberBuffer(1<<16))
+	m := "m1"
+	f.addMeeting(m)
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer user:bob\r\n\r\n", mpath(m, "/events"))
+	waitFor(t, "the stream", func() bool { return f.h.hub.subscribers(m) == 1 })
+	ctx := context.Background()
+	reason := strings.Repeat("r", aggregate.MaxReasonLen)
+	deadline := time.Now().Add(30 * time.Second)
+	cycles := 0
+	for f.h.Streams() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled stream is still open after %d cycles", cycles)
+		}
+		for range 50 {
+			if _, err := f.eng.RequestAccess(ctx, m, "bob"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.eng.DenyAccess(ctx, m, "alice", []string{"bob"}, stage.WithReason(reason)); err != nil {
+				t.Fatal(err)
+			}
+			cycles++
+		}
+	}
+	waitFor(t, "the router to close", func() bool { return f.h.hub.subscribers(m) == -1 })
+	t.Logf("dropped after %d request-deny cycles", cycles)
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := f.h.Shutdown(sctx); err != nil {
+		t.Fatal(err)
 	}
 }
