@@ -27,6 +27,7 @@ import (
 
 	"github.com/productdb/stage"
 	"github.com/productdb/stage/aggregate"
+	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/service/auth"
 )
 
@@ -309,8 +310,9 @@ type StatusBody struct {
 
 // RequestsBody is the answer of GET .../stage/requests.
 type RequestsBody struct {
-	Meeting  string `json:"meeting"`
-	Requests any    `json:"requests"`
+	Meeting string `json:"meeting"`
+	// Requests is the queue, oldest first ([] when empty).
+	Requests []projections.AccessRequest `json:"requests"`
 }
 
 const meetingPath = "/v1/meetings/{meeting}"
