@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/productdb/stage"
+	"github.com/productdb/stage/projections"
 	"github.com/productdb/stage/service/auth"
 )
 
@@ -25,6 +26,39 @@ type hub struct {
 type routerEntry struct {
 	r       *stage.Router
 	streams int
+
+	// The JSON of the last broadcast notifications, written once for all
+	// the meeting's streams.
+	cacheMu sync.Mutex
+	cache   [4]cachedNote
+	next    int
+}
+
+type cachedNote struct {
+	id   string
+	data []byte
+}
+
+// marshal returns n's JSON; a broadcast notification's is shared by the
+// meeting's streams (do not modify it).
+func (e *routerEntry) marshal(n projections.Notification) ([]byte, error) {
+	if n.Recipient != projections.Everyone {
+		return n.MarshalJSON()
+	}
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	for _, c := range e.cache {
+		if c.id == n.ID && c.data != nil {
+			return c.data, nil
+		}
+	}
+	data, err := n.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	e.cache[e.next] = cachedNote{id: n.ID, data: data}
+	e.next = (e.next + 1) % len(e.cache)
+	return data, nil
 }
 
 func (hb *hub) init() {
@@ -180,7 +214,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 			if h.beforeWrite != nil {
 				h.beforeWrite()
 			}
-			data, err := json.Marshal(n)
+			data, err := e.marshal(n)
 			if err != nil {
 				h.cfg.logger.Error("httpapi: notification does not marshal", "meeting", meeting, "id", n.ID, "err", err)
 				return
