@@ -117,7 +117,9 @@ type Result struct {
 	// it appended the first time).
 	Events []events.Envelope
 	// Rejected lists the ineligible targets of a list command (grant, deny,
-	// kick); the command applied to the others.
+	// kick); the command applied to the others. When no target was
+	// eligible the command fails, and Rejected lists every target with
+	// its reason.
 	Rejected []aggregate.Rejection
 	// Duplicate is true when the command's idempotency key had already been
 	// applied: nothing new was appended.
@@ -421,7 +423,7 @@ func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Co
 					continue
 				}
 			}
-			return Result{Version: m.state.Version()}, err
+			return Result{Version: m.state.Version(), Rejected: d.Rejected}, err
 		}
 		if d.Duplicate {
 			run, err := e.recorded(ctx, meetingID, cmd, d.First, d.Last)

@@ -23,7 +23,9 @@ type Decision struct {
 	// preceded by a Lapsed event when deadlines had passed unrecorded (see
 	// the package documentation); a Tick with nothing due yields none.
 	Events []events.Envelope
-	// Rejected lists the ineligible targets of a list command, in the order given.
+	// Rejected lists the ineligible targets of a list command, in the order
+	// given. When no target is eligible the command fails (with the first
+	// target's error) and Rejected still lists every one of them.
 	Rejected []Rejection
 	// Duplicate is true when the command's id was already applied: Events is
 	// empty and First..Last are the versions of the events it produced then.
@@ -129,7 +131,7 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 		err = reject(name, "", ErrInvalidCommand, "unknown action %T", cmd.Action)
 	}
 	if err != nil {
-		return Decision{}, err
+		return Decision{Rejected: d.rejected}, err
 	}
 	return Decision{Events: append(pre, d.event(p)), Rejected: d.rejected, Err: d.err}, nil
 }
@@ -440,7 +442,8 @@ func (d *decider) leave(m *Member) (events.Payload, error) {
 // list decides a host's command on a list of users: the actor must be a
 // host; each distinct target is checked by eligible; the eligible ones go in
 // one event, the others in Rejected (and the event's Skipped). With no
-// eligible target the command fails with the first target's error.
+// eligible target the command fails with the first target's error, and
+// Rejected lists them all.
 func (d *decider) list(users []string, eligible func(*Member, string) error,
 	build func([]string, []events.Skip) events.Payload) (events.Payload, error) {
 	actor, ok := d.s.members[d.cmd.Actor]
@@ -475,7 +478,6 @@ func (d *decider) list(users []string, eligible func(*Member, string) error,
 		ok2 = append(ok2, u)
 	}
 	if len(ok2) == 0 {
-		d.rejected = nil
 		return nil, first
 	}
 	return build(ok2, skips), nil

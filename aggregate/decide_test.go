@@ -291,8 +291,13 @@ func checkRejected(t *testing.T, d aggregate.Decision, err, kind error, command,
 	if !errors.Is(err, kind) {
 		t.Fatalf("error %v, want %v", err, kind)
 	}
-	if len(d.Events) != 0 || len(d.Rejected) != 0 || d.Duplicate {
+	if len(d.Events) != 0 || d.Duplicate {
 		t.Errorf("a rejected command decided %+v", d)
+	}
+	// A list command with no eligible target lists them all, the first
+	// being the error's.
+	if len(d.Rejected) > 0 && (d.Rejected[0].UserID != user || !errors.Is(d.Rejected[0].Err, kind)) {
+		t.Errorf("a rejected command's targets %+v: the first is not the error's (%s, %v)", d.Rejected, user, kind)
 	}
 	var ae *aggregate.Error
 	if !errors.As(err, &ae) {

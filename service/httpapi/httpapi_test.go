@@ -75,9 +75,10 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("grant rejected: %+v", res.Rejected)
 	}
 	// Only ineligible targets: the first one's error, with the rejected targets.
-	p := f.fail(404, "NotParticipant", "POST", mpath(m, "/stage/grant"), "user:alice", UsersBody{Users: []string{"zed"}})
-	if p.Rejection == nil || p.Rejection.UserID != "zed" {
-		t.Fatalf("grant zed: %+v", p)
+	p := f.fail(404, "NotParticipant", "POST", mpath(m, "/stage/grant"), "user:alice", UsersBody{Users: []string{"zed", "yan"}})
+	if p.Rejection == nil || p.Rejection.UserID != "zed" || len(p.Rejected) != 2 || p.Rejected[1].UserID != "yan" ||
+		!errors.Is(p.Rejected[1].Err, aggregate.ErrNotParticipant) {
+		t.Fatalf("grant zed and yan: %+v", p)
 	}
 	f.fail(403, "PermissionDenied", "POST", mpath(m, "/stage/grant"), "user:bob", UsersBody{Users: []string{"carol"}})
 
