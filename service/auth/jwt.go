@@ -268,14 +268,14 @@ func WithClock(now func() time.Time) JWTOption {
 	}
 }
 
-// WithBackendToken sets the backend's static credential (at least
-// [MinBackendToken] bytes; generate it randomly): a bearer token equal to
+// WithBackendToken sets the backend's static credential ([MinBackendToken]
+// to [MaxTokenLen] bytes; generate it randomly): a bearer token equal to
 // it authenticates as Identity{Backend: true}. The comparison takes the
 // same time whatever the presented token.
 func WithBackendToken(token string) JWTOption {
 	return func(c *jwtConfig) error {
-		if len(token) < MinBackendToken {
-			return fmt.Errorf("%w: backend token of %d bytes, want at least %d", ErrInvalidConfig, len(token), MinBackendToken)
+		if len(token) < MinBackendToken || len(token) > MaxTokenLen {
+			return fmt.Errorf("%w: backend token of %d bytes, want %d to %d", ErrInvalidConfig, len(token), MinBackendToken, MaxTokenLen)
 		}
 		c.backend = token
 		return nil

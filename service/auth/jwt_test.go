@@ -271,6 +271,7 @@ func TestNewJWT_invalid(t *testing.T) {
 		{"empty issuer", []auth.JWTOption{auth.WithHMAC("", hmacSecret), auth.WithIssuer("")}},
 		{"empty audience", []auth.JWTOption{auth.WithHMAC("", hmacSecret), auth.WithAudience("")}},
 		{"short backend token", []auth.JWTOption{auth.WithBackendToken("short")}},
+		{"long backend token", []auth.JWTOption{auth.WithBackendToken(strings.Repeat("b", auth.MaxTokenLen+1))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j, err := auth.NewJWT(tc.opts...)
