@@ -55,6 +55,9 @@ type Engine struct {
 	// following reports whether the store's follower is current (nil
 	// without WithCachedReads).
 	following func() bool
+
+	// tel records metrics and spans (nil without WithTelemetry: telemetry.go).
+	tel *telemetry
 }
 
 // meeting is one cached meeting. lock is a one-slot semaphore, so that
@@ -163,6 +166,12 @@ func New(store eventstore.Store, opts ...Option) (*Engine, error) {
 		}
 		e.following = current
 	}
+	tel, err := newTelemetry(e, cfg.telemetry)
+	if err != nil {
+		e.stopTicks()
+		return nil, fmt.Errorf("stage: New: WithTelemetry: %w", err)
+	}
+	e.tel = tel
 	if cfg.checkpointEvery > 0 {
 		e.checkpoints = newCheckpointer(e)
 	}
@@ -203,6 +212,7 @@ func (e *Engine) Close() error {
 	if e.checkpoints != nil {
 		err = e.checkpoints.close()
 	}
+	e.tel.close()
 	for _, c := range slices.Backward(e.cfg.closers) {
 		err = errors.Join(err, c.Close())
 	}
@@ -263,8 +273,11 @@ func (e *Engine) Close() error {
 // A rejection wraps neither. [ErrorCode] and [HTTPStatus] map every
 // error to a code and a status; docs/errors.md has the table.
 func (e *Engine) Execute(ctx context.Context, meetingID string, cmd aggregate.Command, opts ...ExecOption) (Result, error) {
+	ctx, span := e.tel.startCommand(ctx, meetingID, cmd)
 	res, err := e.execute(ctx, meetingID, cmd, opts...)
-	return res, failureOutcome(err)
+	err = failureOutcome(err)
+	e.tel.endCommand(ctx, span, res, err)
+	return res, err
 }
 
 // failureOutcome says what a failure of execute left in the store. The
@@ -471,8 +484,10 @@ func (e *Engine) execute(ctx context.Context, meetingID string, cmd aggregate.Co
 			// a request with no deadline of its own).
 			actx = context.WithoutCancel(ctx)
 		}
+		actx, aspan := e.tel.startAppend(actx, len(all), 1+len(members))
 		began := time.Now()
 		pos, err := e.store.Append(actx, meetingID, base, all)
+		e.tel.endAppend(actx, aspan, began, err)
 		if err == nil {
 			if len(all) == 1 {
 				e.cost.observe(time.Since(began))

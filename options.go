@@ -37,6 +37,8 @@ type config struct {
 
 	writeTimeout time.Duration // timeouts.go
 	closeTimeout time.Duration
+
+	telemetry *telemetryConfig // WithTelemetry (telemetry.go)
 }
 
 func defaultConfig() config {
