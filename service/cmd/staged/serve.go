@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/productdb/stage"
-	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/events"
+	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/service/auth"
 	"github.com/productdb/stage/service/httpapi"
 	"github.com/productdb/stage/service/natsapi"
@@ -32,10 +32,10 @@ type serveCmd struct {
 	Stream    string `name:"stream" default:"${stream}" help:"JetStream stream of the event log."`
 	Replicas  int    `name:"replicas" default:"1" help:"Replicas of the stream when staged creates it (a cluster: 3)."`
 
-	HTTP          string `name:"http" default:"127.0.0.1:8080" help:"Address of the HTTP API; empty: no HTTP API."`
-	NATSService   bool   `name:"nats-service" default:"true" negatable:"" help:"Serve the commands as a NATS micro service (stage.api.*)."`
-	WebhooksFile  string `name:"webhooks" help:"JSON file of webhook endpoints: [{\"name\",\"url\",\"secret_file\",\"events\":[\"Kicked\",...]}]." type:"existingfile"`
-	CachedReads   bool   `name:"cached-reads" default:"true" negatable:"" help:"Serve reads from the cache while no other writer appended (stage.WithCachedReads)."`
+	HTTP          string        `name:"http" default:"127.0.0.1:8080" help:"Address of the HTTP API; empty: no HTTP API."`
+	NATSService   bool          `name:"nats-service" default:"true" negatable:"" help:"Serve the commands as a NATS micro service (stage.api.*)."`
+	WebhooksFile  string        `name:"webhooks" help:"JSON file of webhook endpoints: [{\"name\",\"url\",\"secret_file\",\"events\":[\"Kicked\",...]}]." type:"existingfile"`
+	CachedReads   bool          `name:"cached-reads" default:"true" negatable:"" help:"Serve reads from the cache while no other writer appended (stage.WithCachedReads)."`
 	ShutdownAfter time.Duration `name:"shutdown-timeout" default:"15s" help:"How long a graceful shutdown may take."`
 
 	JWTSecretFile    string   `name:"jwt-secret-file" help:"HS256 secret (at least 32 bytes) that user JWTs are signed with." type:"existingfile"`
