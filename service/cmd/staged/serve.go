@@ -131,6 +131,11 @@ func (c *serveCmd) Run(ctx context.Context, env *env) error {
 			return err
 		}
 		defer sender.Close()
+		if tel.on() {
+			if _, err := sender.RegisterMetrics(tel.meters.Meter(meterScope)); err != nil {
+				return err
+			}
+		}
 		log.Info("staged: webhooks", "endpoints", len(endpoints))
 	}
 	if c.HTTP == "" {
@@ -142,6 +147,11 @@ func (c *serveCmd) Run(ctx context.Context, env *env) error {
 	h, err := httpapi.New(eng, authn, httpapi.WithLogger(log))
 	if err != nil {
 		return err
+	}
+	if tel.on() {
+		if _, err := h.RegisterMetrics(tel.meters.Meter(meterScope)); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {

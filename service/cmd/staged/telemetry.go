@@ -12,6 +12,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
+// meterScope names the service's own instruments (the HTTP streams, the
+// webhook lag).
+const meterScope = "github.com/productdb/stage/service"
+
 // telemetry holds the SDK providers the binary picks (the library uses
 // the OpenTelemetry API only): OTLP over HTTP when --otlp-endpoint is set,
 // nothing otherwise.
