@@ -40,9 +40,11 @@ type cachedNote struct {
 }
 
 // marshal returns n's JSON; a broadcast notification's is shared by the
-// meeting's streams (do not modify it).
+// meeting's streams (do not modify it). A live notification is not
+// cached: its id is the id of the last notification routed (a roster
+// update's, say), and it must not be answered with that one's JSON.
 func (e *routerEntry) marshal(n projections.Notification) ([]byte, error) {
-	if n.Recipient != projections.Everyone {
+	if n.Recipient != projections.Everyone || n.Type == projections.Live {
 		return n.MarshalJSON()
 	}
 	e.cacheMu.Lock()
