@@ -781,6 +781,16 @@ func TestFailover(t *testing.T) {
 		}
 		s.mu.Unlock()
 	}
+	// The cluster lost nothing (checked above): no store may claim a loss,
+	// which would refuse the meeting's appends until an operator accepts it.
+	for _, in := range inst {
+		for _, l := range in.st.Lost() {
+			t.Errorf("instance %s's store claims a loss the log does not show: %v", in.name, l)
+		}
+	}
+	for _, l := range st.Lost() {
+		t.Errorf("the fresh store claims a loss the log does not show: %v", l)
+	}
 	if totalReconnects == 0 {
 		t.Errorf("no SSE client reconnected: the failover was not exercised")
 	}
