@@ -1,6 +1,9 @@
 package httpapi
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // TestEvents_liveAfterBroadcast: a stream opened right after a roster
 // update starts with a live event whose id is that update's; its data is
@@ -23,5 +26,33 @@ func TestEvents_liveAfterBroadcast(t *testing.T) {
 	}
 	if n := decodeNote(t, live); n.Type != "live" {
 		t.Fatalf("live event's data %s", live.Data)
+	}
+}
+
+// TestEvents_resumeMidVersion: a client whose stream dropped between two
+// of its notifications of one event (it has v.0, not v.1) resumes on an
+// instance whose router has just started at v (the meeting's head: no
+// stream of the meeting was open there). It gets v.1, then live.
+func TestEvents_resumeMidVersion(t *testing.T) {
+	f := newFixture(t)
+	m := "m1"
+	f.addMeeting(m)
+	f.ok("POST", mpath(m, "/stage/requests"), "user:bob", nil)
+	res := f.ok("POST", mpath(m, "/stage/grant"), "user:alice", UsersBody{Users: []string{"bob"}})
+	v := res.Version
+	// bob's notifications of the grant: v.0 his status, v.1 the approval.
+	bob, r := f.openStream(m, "user:bob", fmt.Sprintf("%d.0", v))
+	if bob == nil {
+		t.Fatalf("stream: %d %s", r.status, r.body)
+	}
+	e := bob.next(t)
+	if e.Event == "live" {
+		t.Fatalf("resumed after %d.0: live %s at once, without bob's %d.1 (stageRequestApproved)", v, e.ID, v)
+	}
+	if n := decodeNote(t, e); e.ID != fmt.Sprintf("%d.1", v) || n.Type != "stageRequestApproved" {
+		t.Fatalf("resumed after %d.0: first event %+v, want %d.1 stageRequestApproved", v, e, v)
+	}
+	if live := bob.next(t); live.Event != "live" {
+		t.Fatalf("after %d.1: %+v, want live", v, live)
 	}
 }
