@@ -19,7 +19,9 @@ package httpapi
 //   - every SSE client's notification ids, across all its reconnects, are
 //     exactly what a fresh Engine's WatchAfter from the client's first live
 //     point yields for that user (its own and everyone's): no gap, no
-//     duplicate, nothing of another user.
+//     duplicate, nothing of another user;
+//   - no instance's store claims a history loss (the log lost nothing, so
+//     a claim would refuse a meeting's appends for no reason).
 //
 // The default run takes a few seconds of load; -failover.soak=2m runs
 // each phase (before the leader stops, between, after the instance
@@ -60,6 +62,11 @@ var failoverSoak = flag.Duration("failover.soak", 0, "run TestFailover's load fo
 
 // foGuard bounds every wait that only guards against a hang.
 const foGuard = 2 * time.Minute
+
+// foCmdGuard bounds the retries of one command: a client gives up on a
+// command without a definitive answer after that long (the test then
+// fails).
+const foCmdGuard = 45 * time.Second
 
 func foWait(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -319,7 +326,7 @@ func (fc *foClient) oddf(format string, args ...any) {
 
 // send runs cmd with a fresh key until it gets a definitive answer,
 // starting on instance first and moving to the other after each failure,
-// for at most foGuard.
+// for at most foCmdGuard.
 func (fc *foClient) send(m string, first int, cmd foCmd) {
 	key := uuid.NewString()
 	began := time.Now()
@@ -338,16 +345,16 @@ func (fc *foClient) send(m string, first int, cmd foCmd) {
 		case rejected:
 			fc.rejected[key] = m
 			delete(fc.unknown, key)
-		case failure == "odd" || time.Since(began) > foGuard:
+		case failure == "odd" || time.Since(began) > foCmdGuard:
 			fc.unknown[key] = m
 		default:
 			fc.statuses[failure]++
 			fc.unknown[key] = m // until a definitive answer
 		}
 		fc.mu.Unlock()
-		if ok || rejected || failure == "odd" || time.Since(began) > foGuard {
+		if ok || rejected || failure == "odd" || time.Since(began) > foCmdGuard {
 			if !ok && !rejected && failure != "odd" {
-				fc.oddf("%s %s (key %s): no definitive answer within %v", cmd.method, cmd.path, key, foGuard)
+				fc.oddf("%s %s (key %s): no definitive answer within %v, last %s", cmd.method, cmd.path, key, foCmdGuard, failure)
 			}
 			return
 		}
