@@ -56,3 +56,36 @@ func TestEvents_resumeMidVersion(t *testing.T) {
 		t.Fatalf("after %d.1: %+v, want live", v, live)
 	}
 }
+
+// TestEvents_resumeLiveIDNotBehind: a client resuming with an id past
+// the router's position (this instance's router lags the one the client
+// came from) is not handed, as its live event's id, a point before its
+// Last-Event-ID: an EventSource would resume from that older id next
+// time, and get again what it already had.
+func TestEvents_resumeLiveIDNotBehind(t *testing.T) {
+	f := newFixture(t)
+	m := "m1"
+	f.addMeeting(m)
+	f.ok("POST", mpath(m, "/stage/requests"), "user:bob", nil)
+	res := f.ok("POST", mpath(m, "/stage/grant"), "user:alice", UsersBody{Users: []string{"bob"}})
+	carol, _ := f.openStream(m, "user:carol", "") // the router, at version v
+	carol.until(t, "live")
+	for _, c := range []struct{ last, live string }{
+		{fmt.Sprintf("%d.0", res.Version+1), fmt.Sprintf("%d.0", res.Version+1)}, // ahead: its own id
+		{fmt.Sprintf("%d", res.Version+1), fmt.Sprintf("%d", res.Version+1)},
+		{fmt.Sprintf("%d", res.Version), fmt.Sprintf("%d", res.Version)}, // at the router
+	} {
+		bob, _ := f.openStream(m, "user:bob", c.last)
+		live := bob.next(t)
+		if n := decodeNote(t, live); n.Type != "live" || live.ID != c.live {
+			t.Fatalf("resumed after %s: first event %+v, want live %s", c.last, live, c.live)
+		}
+		bob.close()
+	}
+	bob, _ := f.openStream(m, "user:bob", fmt.Sprintf("%d.0", res.Version+1))
+	bob.until(t, "live")
+	f.ok("POST", mpath(m, "/stage/join"), "user:bob", nil) // version v+1: bob's status (skipped), the roster
+	if e := bob.next(t); e.ID != fmt.Sprintf("%d.1", res.Version+1) {
+		t.Fatalf("after live: %+v, want %d.1", e, res.Version+1)
+	}
+}
