@@ -6,7 +6,8 @@ package httpapi
 // R3 stream. Clients issue commands over real HTTP with Idempotency-Key
 // and retry a failed request with the same key on the other instance; SSE
 // clients resume with Last-Event-ID on the other instance when their
-// stream drops. Under that load the stream's leader node is shut down,
+// stream drops (some of them drop their connection now and then, as a
+// mobile client would). Under that load the stream's leader node is shut down,
 // then one instance is closed abruptly (its client connections cut, its
 // Engine closed). The checks are on correctness only, never on timings:
 //
@@ -384,6 +385,10 @@ type foStream struct {
 	meeting, user string
 	c             *http.Client
 	urls          []string
+	// drops, when set, ends each session after a random time under it, as
+	// a flaky mobile network would (the client resumes elsewhere).
+	drops time.Duration
+	rnd   *rand.Rand // used by the run goroutine only
 
 	mu         sync.Mutex
 	start      string   // the id of the first live event: where it began
@@ -457,6 +462,10 @@ func (s *foStream) session(ctx context.Context, url string) {
 	// dead to its client: it drops it and resumes elsewhere.
 	idle := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
 	defer idle.Stop()
+	if s.drops > 0 {
+		drop := time.AfterFunc(time.Duration(s.rnd.Int64N(int64(s.drops))), func() { resp.Body.Close() })
+		defer drop.Stop()
+	}
 	br := bufio.NewReader(resp.Body)
 	var cur sseEvent
 	for {
@@ -587,6 +596,9 @@ func TestFailover(t *testing.T) {
 	for _, m := range meetings {
 		for _, u := range foWatchers {
 			s := &foStream{meeting: m, user: u, c: sseClient, urls: httpURLs}
+			if u == "bob" || u == "erin" { // these clients' networks drop now and then
+				s.drops, s.rnd = 400*time.Millisecond, rand.New(rand.NewPCG(uint64(len(streams)), uint64(time.Now().UnixNano())))
+			}
 			first := len(streams) % 2
 			streams = append(streams, s)
 			sseWG.Go(func() { s.run(sseCtx, first) })
@@ -666,6 +678,7 @@ func TestFailover(t *testing.T) {
 	// Close instance 0 abruptly.
 	killed := time.Now()
 	inst[0].kill(t)
+	killTook := time.Since(killed)
 	foWait(t, "a command begun after the instance closed to be acknowledged", func() bool { return cl.acksSince(killed) > 0 })
 	afterKill := time.Since(killed)
 	time.Sleep(phase)
@@ -801,10 +814,10 @@ func TestFailover(t *testing.T) {
 	if totalReconnects == 0 {
 		t.Errorf("no SSE client reconnected: the failover was not exercised")
 	}
-	t.Logf("stream leader n%d stopped: first command begun after it acknowledged %v later; instance i0 closed: %v later; load %v: "+
+	t.Logf("stream leader n%d stopped: first command begun after it acknowledged %v later; instance i0 closed (in %v): %v later; load %v: "+
 		"%d commands acknowledged (%d as duplicates of an earlier attempt), %d rejected by the rules, %d without a definitive answer, %d failed attempts retried %s; "+
 		"log %d events, lost %d; %d SSE clients, %d notifications, %d reconnects",
-		leader, afterLeader.Round(time.Millisecond), afterKill.Round(time.Millisecond), loadTime.Round(time.Millisecond),
+		leader, afterLeader.Round(time.Millisecond), killTook.Round(time.Millisecond), afterKill.Round(time.Millisecond), loadTime.Round(time.Millisecond),
 		acked, cl.dupes.Load(), nRejected, nUnknown, cl.retries.Load(), statuses, nEvents, lost, len(streams), totalNotes, totalReconnects)
 	if acked < 40 {
 		t.Errorf("only %d commands acknowledged: the load did not run", acked)
