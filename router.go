@@ -274,7 +274,7 @@ func (r *Router) Subscribe(ctx context.Context, userID, lastID string) (*Subscri
 		return nil, r.err
 	}
 	s := &Subscription{r: r, user: userID, c: make(chan projections.Notification, r.buffer), after: r.pos}
-	if lastID != "" && !after.Covers(r.pos.Version, r.pos.Index) {
+	if lastID != "" && !atOrPast(after, r.pos) {
 		// Behind the router: catch up from the store up to r.pos.
 		cctx, stop := context.WithCancel(context.Background())
 		s.catchUp, s.stop = true, stop
@@ -295,6 +295,18 @@ func (r *Router) Subscribe(ctx context.Context, userID, lastID string) (*Subscri
 	})
 	r.users[userID] = append(r.users[userID], s)
 	return s, nil
+}
+
+// atOrPast reports whether a client that received every notification up
+// to after has everything the router routed up to pos. A pos with a
+// negative Index (a live point: every notification of its version) is
+// reached only by an id of a later version or the same whole version;
+// Covers alone would take "v.0" for at "v" and skip the rest of v.
+func atOrPast(after, pos projections.NotificationID) bool {
+	if pos.Index < 0 {
+		return after.Version > pos.Version || after.Version == pos.Version && after.Index < 0
+	}
+	return after.Covers(pos.Version, pos.Index)
 }
 
 // catchUpFrom sends s's notifications after lastID up to pos, read from

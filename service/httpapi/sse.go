@@ -40,9 +40,11 @@ type cachedNote struct {
 }
 
 // marshal returns n's JSON; a broadcast notification's is shared by the
-// meeting's streams (do not modify it).
+// meeting's streams (do not modify it). A live notification is not
+// cached: its id is the id of the last notification routed (a roster
+// update's, say), and it must not be answered with that one's JSON.
 func (e *routerEntry) marshal(n projections.Notification) ([]byte, error) {
-	if n.Recipient != projections.Everyone {
+	if n.Recipient != projections.Everyone || n.Type == projections.Live {
 		return n.MarshalJSON()
 	}
 	e.cacheMu.Lock()
@@ -170,7 +172,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 		return
 	}
 	defer h.hub.release(meeting, e)
-	sub, err := e.r.Subscribe(ctx, id.UserID, r.Header.Get("Last-Event-ID"))
+	lastID := r.Header.Get("Last-Event-ID")
+	sub, err := e.r.Subscribe(ctx, id.UserID, lastID)
 	if err != nil {
 		writeProblem(w, r, ProblemOf(err))
 		return
@@ -214,6 +217,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 			if h.beforeWrite != nil {
 				h.beforeWrite()
 			}
+			if n.Type == projections.Live && lastID != "" {
+				n = liveNotBehind(n, lastID)
+			}
 			data, err := e.marshal(n)
 			if err != nil {
 				h.cfg.logger.Error("httpapi: notification does not marshal", "meeting", meeting, "id", n.ID, "err", err)
@@ -246,4 +252,26 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 func errorEvent(err error) []byte {
 	data, _ := json.Marshal(ProblemOf(err))
 	return []byte("event: error\ndata: " + string(data) + "\n\n")
+}
+
+// liveNotBehind returns the live notification n, of a stream resumed after
+// lastID, with lastID as its id when lastID is past n's: the router starts
+// a client that is ahead of it (it came from an instance whose router was
+// further on) at the router's position, skipping up to lastID, and an
+// EventSource that took that older id would resume from it next time and
+// get again what it already had.
+func liveNotBehind(n projections.Notification, lastID string) projections.Notification {
+	after, err1 := projections.ParseNotificationID(lastID)
+	pos, err2 := projections.ParseNotificationID(n.ID)
+	if err1 != nil || err2 != nil {
+		return n
+	}
+	// An id of a whole version (a negative Index) comes after every
+	// notification of that version.
+	past := after.Version > pos.Version ||
+		after.Version == pos.Version && pos.Index >= 0 && (after.Index < 0 || after.Index > pos.Index)
+	if past {
+		n.ID, n.Version = lastID, after.Version
+	}
+	return n
 }
