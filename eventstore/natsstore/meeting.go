@@ -130,7 +130,12 @@ func (s *Store) follow(ctx context.Context, c *chainCheck, fromVersion uint64, y
 		fail(err)
 		return
 	}
+	// ctx ending stops the iterator at once: while the ordered consumer
+	// is being recreated (a leader change), Next waits for nats.go's
+	// retries, which only Stop cancels.
+	unhook := context.AfterFunc(ctx, it.Stop)
 	defer func() {
+		unhook()
 		it.Stop()
 		// An ordered consumer outlives its subscription by its inactive
 		// threshold (five minutes): with many watchers coming and going,

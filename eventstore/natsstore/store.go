@@ -541,7 +541,9 @@ func (s *Store) lastOf(ctx context.Context, meetingID string) (head, events.Enve
 			return head{}, events.Envelope{}, false, err
 		}
 	}
-	h, e, found, err := s.lastRaw(ctx, meetingID)
+	h, e, found, err := s.lastBehind(ctx, meetingID, func(h head, e events.Envelope, found bool) bool {
+		return cached && prev.seq > h.seq || marked && compareMark(mark, e, found) != nil
+	})
 	if err != nil {
 		return head{}, events.Envelope{}, false, err
 	}
@@ -564,6 +566,35 @@ func (s *Store) lastOf(ctx context.Context, meetingID string) (head, events.Enve
 		s.setHead(meetingID, h)
 	}
 	return h, e, found, nil
+}
+
+// behindPatience is how long lastBehind reads again a last event that is
+// behind what the store saw, before it takes it for a loss.
+const behindPatience = 3 * time.Second
+
+// lastBehind is lastRaw, read again while behind says the answer is short
+// of what this store saw or the meeting's mark names, for up to
+// behindPatience: a stream leader elected a moment ago can answer from a
+// store that has not applied the last entries yet (one message behind,
+// seen in a cluster failover), and a loss must not be declared on that. A
+// real loss stays behind, and is reported once the patience is spent.
+func (s *Store) lastBehind(ctx context.Context, meetingID string, behind func(head, events.Envelope, bool) bool) (head, events.Envelope, bool, error) {
+	deadline := time.Now().Add(behindPatience)
+	wait := 20 * time.Millisecond
+	for {
+		h, e, found, err := s.lastRaw(ctx, meetingID)
+		if err != nil || !behind(h, e, found) || time.Now().After(deadline) {
+			return h, e, found, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return head{}, events.Envelope{}, false, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // lastRaw fetches the meeting's last event from the stream leader: its
