@@ -79,9 +79,10 @@ type Notification struct {
 	Recipient string `json:"recipient"`
 	MeetingID string `json:"meeting"`
 	// Version and Seq locate the event the notification comes from.
-	Version uint64    `json:"version"`
-	Seq     uint64    `json:"seq,omitempty"`
-	Time    time.Time `json:"time"`
+	Version uint64 `json:"version"`
+	Seq     uint64 `json:"seq,omitempty"`
+	// Time is the event's time (absent on a live notification).
+	Time time.Time `json:"time,omitzero"`
 	// Actor is who caused the event (empty for the backend).
 	Actor string `json:"actor,omitempty"`
 	// Event is the type of the event the notification comes from: it
