@@ -31,6 +31,7 @@ import (
 	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/eventstore/storetest"
+	"github.com/productdb/stage/internal/natstest"
 	"github.com/productdb/stage/projections"
 )
 
@@ -403,12 +404,7 @@ func TestJetStream_EnginesRapid(t *testing.T) {
 // jsFreeAddr returns a free 127.0.0.1 port.
 func jsFreeAddr(t testing.TB) (string, int) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "127.0.0.1", l.Addr().(*net.TCPAddr).Port
+	return "127.0.0.1", natstest.FreePort(t)
 }
 
 // jsLoad runs commands with idempotency keys from several goroutines until
@@ -636,43 +632,6 @@ func collectSeqs(seq func(func(events.Envelope, error) bool)) ([]uint64, error) 
 	return out, nil
 }
 
-// jsCluster starts a three-node JetStream cluster on 127.0.0.1.
-func jsCluster(t testing.TB) []*server.Server {
-	t.Helper()
-	ports := make([]int, 3)
-	var routes []string
-	for i := range ports {
-		_, ports[i] = jsFreeAddr(t)
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			SyncAlways: true,
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: "stage", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		if !s.ReadyForConnections(jsGuard) {
-			t.Fatalf("server %d not ready", i)
-		}
-		servers[i] = s
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	return servers
-}
-
 // TestJetStream_ClusterFailover runs the engine on a three-node cluster with
 // an R3 stream, stops the stream's leader while commands flow, and checks
 // that every acknowledged event survives and writes resume.
@@ -680,7 +639,7 @@ func TestJetStream_ClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test skipped in -short mode")
 	}
-	servers := jsCluster(t)
+	servers := natstest.StartCluster(t, "stage")
 	var urls []string
 	for _, s := range servers {
 		urls = append(urls, s.ClientURL())

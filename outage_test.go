@@ -16,6 +16,7 @@ import (
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/eventstore/natsstore"
+	"github.com/productdb/stage/internal/natstest"
 )
 
 // oldTimeout is the hidden bound a command used to wait out on an outage;
@@ -176,26 +177,9 @@ type restartableCluster struct {
 
 func startCluster(t *testing.T) *restartableCluster {
 	t.Helper()
-	c := &restartableCluster{t: t}
-	var routes []string
-	ports := make([]int, 3)
-	for i := range ports {
-		_, ports[i] = jsFreeAddr(t)
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	for i := range ports {
-		_, client := jsFreeAddr(t)
-		c.opts = append(c.opts, &server.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       "127.0.0.1",
-			Port:       client,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: "outage", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
-		})
+	c := &restartableCluster{t: t, opts: natstest.ClusterOptions(t, "outage", 3)}
+	for _, o := range c.opts {
+		o.SyncAlways = false
 	}
 	c.nodes = make([]*server.Server, 3)
 	for i := range c.nodes {
@@ -210,16 +194,7 @@ func startCluster(t *testing.T) *restartableCluster {
 }
 
 func (c *restartableCluster) start(i int) {
-	o := *c.opts[i]
-	s, err := server.NewServer(&o)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(jsGuard) {
-		c.t.Fatalf("node %d not ready", i)
-	}
-	c.nodes[i] = s
+	c.nodes[i] = natstest.Start(c.t, c.opts[i])
 }
 
 func (c *restartableCluster) stop(i int) {

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -56,6 +55,7 @@ import (
 	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/eventstore"
 	"github.com/productdb/stage/eventstore/natsstore"
+	"github.com/productdb/stage/internal/natstest"
 	"github.com/productdb/stage/projections"
 )
 
@@ -78,48 +78,6 @@ func foWait(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// foCluster starts a three-node JetStream cluster on 127.0.0.1 (n0, n1, n2).
-func foCluster(t testing.TB) []*server.Server {
-	t.Helper()
-	ports := make([]int, 3)
-	var routes []string
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			SyncAlways: true,
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: "stage", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		if !s.ReadyForConnections(foGuard) {
-			t.Fatalf("server %d not ready", i)
-		}
-		servers[i] = s
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	return servers
 }
 
 func foDial(t testing.TB, urls ...string) *nats.Conn {
@@ -540,7 +498,7 @@ func TestFailover(t *testing.T) {
 	if *failoverSoak > 0 {
 		phase = *failoverSoak / 3
 	}
-	servers := foCluster(t)
+	servers := natstest.StartCluster(t, "stage")
 	var urls []string
 	for _, s := range servers {
 		urls = append(urls, s.ClientURL())
