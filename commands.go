@@ -107,3 +107,57 @@ func (e *Engine) Disconnect(ctx context.Context, meetingID, userID string, opts 
 func (e *Engine) Reconnect(ctx context.Context, meetingID, userID string, opts ...ExecOption) (Result, error) {
 	return e.Execute(ctx, meetingID, aggregate.Command{Action: aggregate.Reconnect{UserID: userID}}, opts...)
 }
+
+// StartStage takes the stage live, from backstage (a meeting whose
+// settings say StartBackstage) or after it ended; actorID must be a host.
+func (e *Engine) StartStage(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.StartStage{}}, opts...)
+}
+
+// EndStage ends the stage for everyone in one event; actorID must be a
+// host. Whoever is on stage or accepted goes OffStage (the event lists
+// whose media to stop), pending requests are closed, and until a host
+// starts the stage again nobody can request, be granted or join
+// (aggregate.ErrStageEnded).
+func (e *Engine) EndStage(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.EndStage{}}, opts...)
+}
+
+// CloseRequests closes stage requests for the whole meeting; actorID must
+// be a host. Until OpenRequests, a request that would queue fails with
+// aggregate.ErrRequestsClosed. Pending requests stay, unless denyPending,
+// which denies them all in the same event.
+func (e *Engine) CloseRequests(ctx context.Context, meetingID, actorID string, denyPending bool, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.CloseRequests{DenyPending: denyPending}}, opts...)
+}
+
+// OpenRequests opens stage requests again; actorID must be a host.
+func (e *Engine) OpenRequests(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.OpenRequests{}}, opts...)
+}
+
+// PromoteCoHost makes userID a co-host: they list, grant, deny and kick,
+// but do not act on hosts or other co-hosts, nor change what only hosts
+// change (see docs/stage-controls.md). actorID must be a host.
+func (e *Engine) PromoteCoHost(ctx context.Context, meetingID, actorID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.PromoteCoHost{UserID: userID}}, opts...)
+}
+
+// DemoteCoHost takes the co-host role from userID; actorID must be a host.
+func (e *Engine) DemoteCoHost(ctx context.Context, meetingID, actorID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.DemoteCoHost{UserID: userID}}, opts...)
+}
+
+// DeclineInvitation declines actorID's invitation or approved request
+// explicitly; they are OffStage.
+func (e *Engine) DeclineInvitation(ctx context.Context, meetingID, actorID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.DeclineInvitation{}}, opts...)
+}
+
+// BringOnStage moves userID straight OnStage without their consent;
+// actorID must be a host, and the meeting's settings must allow it
+// (AllowBringOnStage, off by default). Never a NotAllowed or banned user,
+// never past MaxOnStage.
+func (e *Engine) BringOnStage(ctx context.Context, meetingID, actorID, userID string, opts ...ExecOption) (Result, error) {
+	return e.Execute(ctx, meetingID, aggregate.Command{Actor: actorID, Action: aggregate.BringOnStage{UserID: userID}}, opts...)
+}

@@ -102,8 +102,9 @@
 // Rejections wrap one of aggregate.ErrPermissionDenied,
 // aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
 // aggregate.ErrInvalidCommand, aggregate.ErrStageFull,
-// aggregate.ErrCooldown, aggregate.ErrKeyReused or aggregate.ErrNoMeeting
-// (a meeting with no events); errors.As with *aggregate.Error gives the
+// aggregate.ErrCooldown, aggregate.ErrKeyReused, aggregate.ErrNoMeeting
+// (a meeting with no events), aggregate.ErrBackstage,
+// aggregate.ErrStageEnded or aggregate.ErrRequestsClosed; errors.As with *aggregate.Error gives the
 // command, the user and the reason. Conflicts that outlast the retries wrap
 // eventstore.ErrConflict; damaged history wraps eventstore.ErrCorrupt.
 // Every failure that is not a rejection says what it left in the store:

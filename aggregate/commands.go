@@ -123,6 +123,42 @@ type Disconnect struct{ UserID string }
 // their grace; they keep everything.
 type Reconnect struct{ UserID string }
 
+// StartStage: a host takes the stage live, from backstage or after it
+// ended (StageStarted).
+type StartStage struct{}
+
+// EndStage: a host ends the stage for everyone in one event (StageEnded):
+// whoever is on stage or accepted goes OffStage, pending requests are
+// closed, and until a host starts it again nobody can request, be granted
+// or join.
+type EndStage struct{}
+
+// CloseRequests: a host closes requests for the whole meeting
+// (RequestsClosed): RequestAccess that would queue fails with
+// ErrRequestsClosed. Pending requests stay, unless DenyPending, which
+// denies them all in the same event.
+type CloseRequests struct{ DenyPending bool }
+
+// OpenRequests: a host opens requests again (RequestsOpened).
+type OpenRequests struct{}
+
+// PromoteCoHost: a host makes a participant a co-host (CoHostPromoted).
+type PromoteCoHost struct{ UserID string }
+
+// DemoteCoHost: a host takes the co-host role from a participant
+// (CoHostDemoted).
+type DemoteCoHost struct{ UserID string }
+
+// DeclineInvitation: the actor declines their invitation or approved
+// request, explicitly (InvitationDeclined); they are OffStage.
+type DeclineInvitation struct{}
+
+// BringOnStage: a host moves a user straight OnStage without their consent
+// (BroughtOnStage), when the meeting's settings allow it
+// (AllowBringOnStage); never a NotAllowed or banned user, never past
+// MaxOnStage.
+type BringOnStage struct{ UserID string }
+
 // Tick records the lapses due at the decision's time as one Lapsed event
 // (nothing when none is due). The engine issues it at each meeting's next
 // deadline; anyone may, at any time: a tick never changes what is due.
@@ -144,6 +180,14 @@ func (LiftBan) Name() string             { return "LiftBan" }
 func (Disconnect) Name() string          { return "Disconnect" }
 func (Reconnect) Name() string           { return "Reconnect" }
 func (Tick) Name() string                { return "Tick" }
+func (StartStage) Name() string          { return "StartStage" }
+func (EndStage) Name() string            { return "EndStage" }
+func (CloseRequests) Name() string       { return "CloseRequests" }
+func (OpenRequests) Name() string        { return "OpenRequests" }
+func (PromoteCoHost) Name() string       { return "PromoteCoHost" }
+func (DemoteCoHost) Name() string        { return "DemoteCoHost" }
+func (DeclineInvitation) Name() string   { return "DeclineInvitation" }
+func (BringOnStage) Name() string        { return "BringOnStage" }
 
 func (AddParticipant) action()      {}
 func (RemoveParticipant) action()   {}
@@ -161,3 +205,11 @@ func (LiftBan) action()             {}
 func (Disconnect) action()          {}
 func (Reconnect) action()           {}
 func (Tick) action()                {}
+func (StartStage) action()          {}
+func (EndStage) action()            {}
+func (CloseRequests) action()       {}
+func (OpenRequests) action()        {}
+func (PromoteCoHost) action()       {}
+func (DemoteCoHost) action()        {}
+func (DeclineInvitation) action()   {}
+func (BringOnStage) action()        {}

@@ -116,8 +116,17 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	case Leave:
 		p, err = d.self(d.leave)
 	case GrantAccess:
+		if err = d.notEnded(""); err != nil {
+			break
+		}
 		p, err = d.list(a.Users, d.canGrant, func(u []string, sk []events.Skip) events.Payload {
-			return &events.AccessGranted{Users: u, Skipped: sk}
+			var invited []string
+			for _, v := range u {
+				if d.s.members[v].Status == OffStage {
+					invited = append(invited, v)
+				}
+			}
+			return &events.AccessGranted{Users: u, Invited: invited, Skipped: sk}
 		})
 	case DenyAccess:
 		p, err = d.list(a.Users, d.canDeny, func(u []string, sk []events.Skip) events.Payload {
@@ -127,6 +136,22 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 		p, err = d.list(a.Users, d.canKick, func(u []string, sk []events.Skip) events.Payload {
 			return &events.Kicked{Users: u, Reason: a.Reason, Skipped: sk}
 		})
+	case StartStage:
+		p, err = d.startStage()
+	case EndStage:
+		p, err = d.endStage()
+	case CloseRequests:
+		p, err = d.closeRequests(a)
+	case OpenRequests:
+		p, err = d.openRequests()
+	case PromoteCoHost:
+		p, err = d.promote(a)
+	case DemoteCoHost:
+		p, err = d.demote(a)
+	case DeclineInvitation:
+		p, err = d.self(d.declineInvitation)
+	case BringOnStage:
+		p, err = d.bringOnStage(a)
 	default:
 		err = reject(name, "", ErrInvalidCommand, "unknown action %T", cmd.Action)
 	}
@@ -137,7 +162,7 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 }
 
 // CanListRequests reports whether actor may list the meeting's pending
-// requests (GetAccessRequests): nil for a host, else an [*Error] wrapping
+// requests (GetAccessRequests): nil for a host or co-host, else an [*Error] wrapping
 // ErrPermissionDenied (ErrInvalidCommand for a malformed id, ErrNoMeeting
 // for a meeting with no events).
 func CanListRequests(s *State, actor string) error {
@@ -149,8 +174,8 @@ func CanListRequests(s *State, actor string) error {
 		return err
 	}
 	m, ok := s.members[actor]
-	if !ok || !m.IsHost() {
-		return reject(name, actor, ErrPermissionDenied, "only a host may list stage requests")
+	if !ok || !m.IsModerator() {
+		return reject(name, actor, ErrPermissionDenied, "only a host or co-host may list stage requests")
 	}
 	return nil
 }
@@ -241,6 +266,18 @@ func validate(name string, cmd Command, now time.Time) error {
 			return badID("user", err)
 		}
 	case LiftBan:
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case PromoteCoHost:
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case DemoteCoHost:
+		if err := events.ValidateID(a.UserID); err != nil {
+			return badID("user", err)
+		}
+	case BringOnStage:
 		if err := events.ValidateID(a.UserID); err != nil {
 			return badID("user", err)
 		}
@@ -368,6 +405,15 @@ func (d *decider) requestAccess(m *Member) (events.Payload, error) {
 	if m.Status != OffStage {
 		return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s, not OffStage", m.Status)
 	}
+	if err := d.notEnded(m.UserID); err != nil {
+		return nil, err
+	}
+	auto := m.Permissions.StageAccess == Allowed || m.IsModerator()
+	if !auto {
+		if err := d.mayQueue(m); err != nil {
+			return nil, err
+		}
+	}
 	if cd := d.s.settings.RequestCooldown; cd > 0 {
 		if at, ok := d.s.denied[m.UserID]; ok && d.now.Before(at.Add(cd)) {
 			e := reject(d.name, m.UserID, ErrCooldown, "denied at %s; may request again at %s (RequestCooldown %v)",
@@ -376,7 +422,7 @@ func (d *decider) requestAccess(m *Member) (events.Payload, error) {
 			return nil, e
 		}
 	}
-	return &events.AccessRequested{AutoAccepted: m.Permissions.StageAccess == Allowed || m.IsHost()}, nil
+	return &events.AccessRequested{AutoAccepted: auto}, nil
 }
 
 func (d *decider) cancelRequest(m *Member) (events.Payload, error) {
@@ -391,6 +437,9 @@ func (d *decider) join(m *Member) (events.Payload, error) {
 		return nil, reject(d.name, m.UserID, ErrInvalidState, "already on stage")
 	}
 	if err := d.banned(m.UserID); err != nil {
+		return nil, err
+	}
+	if err := d.notEnded(m.UserID); err != nil {
 		return nil, err
 	}
 	if err := d.mayJoin(m); err != nil {
@@ -439,16 +488,16 @@ func (d *decider) leave(m *Member) (events.Payload, error) {
 	return nil, reject(d.name, m.UserID, ErrInvalidState, "status is %s, neither OnStage nor AcceptedToJoinStage", m.Status)
 }
 
-// list decides a host's command on a list of users: the actor must be a
-// host; each distinct target is checked by eligible; the eligible ones go in
+// list decides a moderator's command on a list of users: the actor must be a
+// host or co-host; each distinct target is checked by eligible; the eligible ones go in
 // one event, the others in Rejected (and the event's Skipped). With no
 // eligible target the command fails with the first target's error, and
 // Rejected lists them all.
 func (d *decider) list(users []string, eligible func(*Member, string) error,
 	build func([]string, []events.Skip) events.Payload) (events.Payload, error) {
 	actor, ok := d.s.members[d.cmd.Actor]
-	if !ok || !actor.IsHost() {
-		why := "the actor is not a host"
+	if !ok || !actor.IsModerator() {
+		why := "the actor is neither host nor co-host"
 		if !ok {
 			why = "the actor is not a participant"
 		}
@@ -464,6 +513,8 @@ func (d *decider) list(users []string, eligible func(*Member, string) error,
 		var err error
 		if m, in := d.s.members[u]; !in {
 			err = reject(d.name, u, ErrNotParticipant, "not in the meeting")
+		} else if _, grant := d.cmd.Action.(GrantAccess); !grant && !actor.IsHost() && m.IsModerator() && u != actor.UserID {
+			err = reject(d.name, u, ErrPermissionDenied, "a co-host may not deny or kick a host or another co-host")
 		} else {
 			err = eligible(m, u)
 		}

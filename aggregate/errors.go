@@ -13,7 +13,9 @@ import (
 // [*Error] that wraps exactly one of them; match with errors.Is.
 var (
 	// ErrPermissionDenied is returned when the actor may not do what the
-	// command asks: a non-host granting, denying or kicking; a NotAllowed
+	// command asks: a user who is neither host nor co-host granting,
+	// denying or kicking; a co-host doing what only hosts do, or kicking or
+	// denying a host or co-host; a NotAllowed
 	// user requesting, being invited or joining; a CanRequest user joining
 	// without being accepted; a non-host listing requests.
 	ErrPermissionDenied = errors.New("permission denied")
@@ -51,6 +53,18 @@ var (
 	// Engine (Status, Roster, GetAccessRequests). A meeting whose
 	// participants all left still exists.
 	ErrNoMeeting = errors.New("no such meeting")
+	// ErrBackstage is returned by RequestAccess while the stage is
+	// backstage (settings StartBackstage, not started yet) for a user whose
+	// request would wait in the queue: until a host starts the stage, only
+	// hosts, co-hosts and speakers come on stage.
+	ErrBackstage = errors.New("stage is backstage")
+	// ErrStageEnded is returned while the stage has ended (EndStage) by
+	// RequestAccess, Join, GrantAccess and BringOnStage.
+	ErrStageEnded = errors.New("stage ended")
+	// ErrRequestsClosed is returned by RequestAccess, for a user whose
+	// request would wait in the queue, while a host has closed requests
+	// for the meeting (CloseRequests).
+	ErrRequestsClosed = errors.New("requests closed")
 )
 
 // Error is a rejected command: which command, about which user, which rule
@@ -111,8 +125,8 @@ type Rejection struct {
 // ReasonCode returns the name of err's kind as recorded in the log:
 // "PermissionDenied", "InvalidState", "NotParticipant", "InvalidCommand",
 // "StageFull", "Cooldown", "KeyReused", "NoMeeting" (never recorded: no
-// event is written for a meeting that does not exist), or "" when err is
-// none of them.
+// event is written for a meeting that does not exist), "Backstage",
+// "StageEnded", "RequestsClosed", or "" when err is none of them.
 func ReasonCode(err error) string {
 	switch {
 	case errors.Is(err, ErrPermissionDenied):
@@ -131,6 +145,12 @@ func ReasonCode(err error) string {
 		return "KeyReused"
 	case errors.Is(err, ErrNoMeeting):
 		return "NoMeeting"
+	case errors.Is(err, ErrBackstage):
+		return "Backstage"
+	case errors.Is(err, ErrStageEnded):
+		return "StageEnded"
+	case errors.Is(err, ErrRequestsClosed):
+		return "RequestsClosed"
 	}
 	return ""
 }
@@ -155,6 +175,12 @@ func ErrorForCode(code string) error {
 		return ErrKeyReused
 	case "NoMeeting":
 		return ErrNoMeeting
+	case "Backstage":
+		return ErrBackstage
+	case "StageEnded":
+		return ErrStageEnded
+	case "RequestsClosed":
+		return ErrRequestsClosed
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func Evolve(s *State, e *events.Envelope) {
 		s.recent.add(e.CommandKey(), e.Version, e.Type == events.TypeLapsed)
 	}
 	t := e.Time
+	if s.phaseSince.IsZero() {
+		s.phaseSince = t // the stage's first period begins with the meeting
+	}
 	set := func(user string, st Status) { s.setStatus(user, st, t, e.Version) }
 	switch p := e.Payload.(type) {
 	case *events.ParticipantJoined:
@@ -56,6 +59,11 @@ func Evolve(s *State, e *events.Envelope) {
 		for _, u := range p.Users {
 			set(u, AcceptedToJoinStage)
 		}
+		for _, u := range p.Invited {
+			if m, ok := s.members[u]; ok && m.Status == AcceptedToJoinStage {
+				m.Invited = true
+			}
+		}
 	case *events.AccessDenied:
 		for _, u := range p.Users {
 			set(u, OffStage)
@@ -70,7 +78,11 @@ func Evolve(s *State, e *events.Envelope) {
 			set(u, OffStage)
 		}
 	case *events.SettingsChanged:
+		before := s.Phase()
 		s.settings = p.Settings
+		if s.Phase() != before {
+			s.phaseSince = t
+		}
 	case *events.SeatWaitlisted:
 		if m, ok := s.members[e.Actor]; ok && !s.waitlisted(e.Actor) {
 			if m.Status != AcceptedToJoinStage {
@@ -101,6 +113,8 @@ func Evolve(s *State, e *events.Envelope) {
 		for _, l := range p.Lapses {
 			s.applyLapse(l, e.Version)
 		}
+	default:
+		s.evolveControl(e, set)
 	}
 	s.reconcileSeats(t)
 }
@@ -124,8 +138,15 @@ func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
 	if st == RequestedToJoinStage {
 		s.requested++
 	}
+	if m.Status == RequestedToJoinStage || st == RequestedToJoinStage {
+		defer s.trimRequests()
+	}
+	if st == RequestedToJoinStage {
+		s.reqq = append(s.reqq, reqEntry{user: user, version: version})
+	}
 	m.Status = st
 	m.Since = t
+	m.Invited = false
 	if st == RequestedToJoinStage {
 		m.RequestedAt = t
 		m.requestVersion = version
@@ -139,22 +160,29 @@ func (s *State) setStatus(user string, st Status, t time.Time, version uint64) {
 	s.index(m)
 }
 
-// indexHost keeps m in s.hosts while it holds AcceptStageRequests.
+// indexHost keeps m in s.hosts while it holds AcceptStageRequests, and in
+// s.cohosts while it is a co-host.
 func (s *State) indexHost(m *Member) {
-	i, found := slices.BinarySearch(s.hosts, m.UserID)
-	switch {
-	case m.IsHost() && !found:
-		s.hosts = slices.Insert(s.hosts, i, m.UserID)
-	case !m.IsHost() && found:
-		s.hosts = slices.Delete(s.hosts, i, i+1)
-	}
+	s.hosts = indexSorted(s.hosts, m.UserID, m.IsHost())
+	s.cohosts = indexSorted(s.cohosts, m.UserID, m.CoHost)
 }
 
-// unindexHost takes user out of s.hosts.
-func (s *State) unindexHost(user string) {
-	if i, found := slices.BinarySearch(s.hosts, user); found {
-		s.hosts = slices.Delete(s.hosts, i, i+1)
+// indexSorted returns the sorted list with user in it or not, as in says.
+func indexSorted(list []string, user string, in bool) []string {
+	i, found := slices.BinarySearch(list, user)
+	switch {
+	case in && !found:
+		return slices.Insert(list, i, user)
+	case !in && found:
+		return slices.Delete(list, i, i+1)
 	}
+	return list
+}
+
+// unindexHost takes user out of s.hosts and s.cohosts.
+func (s *State) unindexHost(user string) {
+	s.hosts = indexSorted(s.hosts, user, false)
+	s.cohosts = indexSorted(s.cohosts, user, false)
 }
 
 // index keeps m in s.timed while it may have a deadline.
@@ -178,6 +206,7 @@ func (s *State) removeMember(user string) {
 	}
 	if m.Status == RequestedToJoinStage {
 		s.requested--
+		defer s.trimRequests()
 	}
 	if !m.DisconnectedAt.IsZero() {
 		s.disconnected--
@@ -192,7 +221,7 @@ func (s *State) removeMember(user string) {
 func (s *State) applyLapse(l events.Lapse, version uint64) {
 	t := l.Deadline
 	switch l.Kind {
-	case events.InvitationExpired, events.SlotEnded, events.SeatOfferLapsed:
+	case events.InvitationExpired, events.SlotEnded, events.SeatOfferLapsed, events.RequestExpired:
 		if _, ok := s.members[l.UserID]; ok {
 			s.setStatus(l.UserID, OffStage, t, version)
 		}

@@ -97,8 +97,9 @@ func (s *State) DeniedAt(userID string) (time.Time, bool) {
 func (s *State) OnStageCount() int { return s.onStage }
 
 // StatusDeadline returns when userID's current status lapses under the
-// settings: the end of an invitation (InvitationTTL) or of a speaking slot
-// (SpeakingSlot). Zero when it does not lapse (a waitlisted user's
+// settings: the end of an invitation (InvitationTTL), of a pending request
+// (RequestTTL) or of a speaking slot (SpeakingSlot). Zero when it does not
+// lapse (a waitlisted user's
 // invitation does not expire: their seat offer does).
 func (s *State) StatusDeadline(userID string) time.Time {
 	m, ok := s.members[userID]
@@ -110,6 +111,8 @@ func (s *State) StatusDeadline(userID string) time.Time {
 		return m.Since.Add(s.settings.InvitationTTL)
 	case m.Status == OnStage && s.settings.SpeakingSlot > 0:
 		return m.Since.Add(s.settings.SpeakingSlot)
+	case m.Status == RequestedToJoinStage && s.settings.RequestTTL > 0:
+		return m.RequestedAt.Add(s.settings.RequestTTL)
 	}
 	return time.Time{}
 }
@@ -179,10 +182,12 @@ func kindRank(k events.LapseKind) int {
 		return 1
 	case events.InvitationExpired:
 		return 2
-	case events.SeatOfferLapsed:
+	case events.RequestExpired:
 		return 3
+	case events.SeatOfferLapsed:
+		return 4
 	}
-	return 4 // GraceExpired
+	return 5 // GraceExpired
 }
 
 func lapseLess(a, b events.Lapse) bool {
@@ -227,6 +232,14 @@ func (s *State) nextLapse() (events.Lapse, bool) {
 			}
 		}
 	}
+	if st.RequestTTL > 0 && len(s.reqq) > 0 {
+		// The head is the oldest pending request (trimRequests).
+		if m, ok := s.members[s.reqq[0].user]; ok && m.Status == RequestedToJoinStage {
+			consider(events.Lapse{UserID: m.UserID, Kind: events.RequestExpired, Since: m.RequestedAt,
+				Deadline: m.RequestedAt.Add(st.RequestTTL), Setting: "RequestTTL",
+				Limit: events.Duration(st.RequestTTL), Status: m.Status.String()})
+		}
+	}
 	if st.SeatOfferTTL > 0 {
 		for _, w := range s.waitlist {
 			if !w.offered {
@@ -248,7 +261,8 @@ func (s *State) nextLapse() (events.Lapse, bool) {
 }
 
 // NextDeadline returns the earliest pending deadline of s (an invitation's,
-// a speaking slot's, a seat offer's, a reconnect grace's or a ban's end), or
+// a request's, a speaking slot's, a seat offer's, a reconnect grace's or a
+// ban's end), or
 // the zero time when nothing is pending. A caller that records lapses
 // (decides a [Tick]) at that time keeps the log up to date.
 func NextDeadline(s *State) time.Time {
@@ -285,7 +299,7 @@ func settle(s *State, now time.Time) ([]events.Lapse, *State) {
 	c := s
 	// Each lapse removes its own cause; the bound only guards against a
 	// state folded from a log no rule could produce.
-	for limit := 2*(len(s.members)+len(s.bans)) + 8; limit > 0; limit-- {
+	for limit := 3*(len(s.members)+len(s.bans)) + 8; limit > 0; limit-- {
 		l, ok := c.nextLapse()
 		if !ok || l.Deadline.After(now) {
 			return out, c

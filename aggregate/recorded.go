@@ -62,6 +62,22 @@ func CommandOf(e *events.Envelope) (cmd Command, ok bool) {
 		a = Reconnect{UserID: p.UserID}
 	case *events.Lapsed:
 		a = Tick{}
+	case *events.StageStarted:
+		a = StartStage{}
+	case *events.StageEnded:
+		a = EndStage{}
+	case *events.RequestsClosed:
+		a = CloseRequests{DenyPending: p.DenyPending}
+	case *events.RequestsOpened:
+		a = OpenRequests{}
+	case *events.CoHostPromoted:
+		a = PromoteCoHost{UserID: p.UserID}
+	case *events.CoHostDemoted:
+		a = DemoteCoHost{UserID: p.UserID}
+	case *events.InvitationDeclined:
+		a = DeclineInvitation{}
+	case *events.BroughtOnStage:
+		a = BringOnStage{UserID: p.UserID}
 	default:
 		return Command{}, false
 	}

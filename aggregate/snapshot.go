@@ -22,7 +22,7 @@ var ErrBadSnapshot = errors.New("aggregate: bad snapshot")
 // and the state folded from the log again).
 const (
 	snapMagic  = "stsn"
-	snapFormat = 2 // 2: the command window keys commands by actor and id
+	snapFormat = 3 // 2: the command window keys commands by actor and id; 3: stage controls
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -42,9 +42,14 @@ func (s *State) MarshalBinary() ([]byte, error) {
 
 	st := s.settings
 	b = binary.AppendVarint(b, int64(st.MaxOnStage))
-	for _, d := range []time.Duration{st.SeatOfferTTL, st.InvitationTTL, st.SpeakingSlot, st.RequestCooldown, st.ReconnectGrace} {
+	for _, d := range []time.Duration{st.SeatOfferTTL, st.InvitationTTL, st.SpeakingSlot, st.RequestCooldown, st.ReconnectGrace, st.RequestTTL} {
 		b = binary.AppendVarint(b, int64(d))
 	}
+	b = append(b, flags(st.StartBackstage, st.AllowBringOnStage, false))
+	b = append(b, byte(s.phase))
+	b = appendTime(b, s.phaseSince)
+	b = append(b, boolByte(s.reqClosed))
+	b = appendTime(b, s.reqSwitchAt)
 
 	ids := sortedKeys(s.members)
 	b = binary.AppendUvarint(b, uint64(len(ids)))
@@ -52,7 +57,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		m := s.members[id]
 		b = appendString(b, m.UserID)
 		b = appendString(b, string(m.Permissions.StageAccess))
-		b = append(b, boolByte(m.Permissions.AcceptStageRequests), byte(m.Status))
+		b = append(b, flags(m.Permissions.AcceptStageRequests, m.CoHost, m.Invited), byte(m.Status))
 		b = appendTime(b, m.Since)
 		b = appendTime(b, m.RequestedAt)
 		b = binary.AppendUvarint(b, m.requestVersion)
@@ -126,9 +131,17 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 
 	s.settings.MaxOnStage = int(d.varint())
 	for _, p := range []*time.Duration{&s.settings.SeatOfferTTL, &s.settings.InvitationTTL,
-		&s.settings.SpeakingSlot, &s.settings.RequestCooldown, &s.settings.ReconnectGrace} {
+		&s.settings.SpeakingSlot, &s.settings.RequestCooldown, &s.settings.ReconnectGrace, &s.settings.RequestTTL} {
 		*p = time.Duration(d.varint())
 	}
+	s.settings.StartBackstage, s.settings.AllowBringOnStage, _ = d.flags()
+	s.phase = Phase(d.byte())
+	if s.phase != 0 && s.phase != PhaseLive && s.phase != PhaseEnded {
+		d.fail("phase %d", s.phase)
+	}
+	s.phaseSince = d.time()
+	s.reqClosed = d.bool()
+	s.reqSwitchAt = d.time()
 	if err := s.settings.Validate(); d.err == nil && err != nil {
 		d.fail("settings: %v", err)
 	}
@@ -148,7 +161,7 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 		offs = append(offs, len(idBytes))
 		idBytes = append(idBytes, id...)
 		m.Permissions.StageAccess = access(d.rawString())
-		m.Permissions.AcceptStageRequests = d.bool()
+		m.Permissions.AcceptStageRequests, m.CoHost, m.Invited = d.flags()
 		m.Status = Status(d.byte())
 		m.Since, m.RequestedAt = d.time(), d.time()
 		m.requestVersion = d.uvarint()
@@ -234,6 +247,7 @@ func UnmarshalState(meetingID string, data []byte) (*State, error) {
 		d.fail("command window position %d of %d", next, n)
 	}
 	s.recent.next = int(next)
+	s.rebuildRequests()
 	if d.err == nil && len(d.b) > 0 {
 		d.fail("%d bytes after the snapshot", len(d.b))
 	}
@@ -254,6 +268,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.SortFunc(ks, cmp.Compare)
 	return ks
+}
+
+// flags packs three booleans in one byte (bits 0, 1, 2).
+func flags(a, b, c bool) byte { return boolByte(a) | boolByte(b)<<1 | boolByte(c)<<2 }
+
+// flags reads a byte written by the function flags.
+func (d *decoder) flags() (a, b, c bool) {
+	v := d.byte()
+	if v > 7 {
+		d.fail("flags %#x", v)
+	}
+	return v&1 != 0, v&2 != 0, v&4 != 0
 }
 
 func boolByte(b bool) byte {

@@ -72,12 +72,24 @@ type Member struct {
 	// connection lost (Disconnect); zero while connected. During the
 	// ReconnectGrace they keep everything; after it they leave the meeting.
 	DisconnectedAt time.Time
+	// CoHost is true while a host has made the participant a co-host
+	// (PromoteCoHost): they grant, deny and kick like a host, within the
+	// limits of the package documentation. It ends with their membership.
+	CoHost bool
+	// Invited is true while the participant is AcceptedToJoinStage by an
+	// invitation (a grant with no request), not an approved request.
+	Invited bool
 	// requestVersion orders requests made at the same time.
 	requestVersion uint64
 }
 
-// IsHost reports whether the member holds the host privilege.
+// IsHost reports whether the member holds the host privilege
+// (AcceptStageRequests, from the backend): a host, the owner's role.
 func (m *Member) IsHost() bool { return m.Permissions.AcceptStageRequests }
+
+// IsModerator reports whether the member moderates the stage: a host or a
+// co-host. Moderators list, grant, deny and kick.
+func (m *Member) IsModerator() bool { return m.IsHost() || m.CoHost }
 
 // State is one meeting's stage, folded from its events by [Evolve]. The zero
 // value is not usable; start from [NewState]. A State is not safe for
@@ -104,7 +116,20 @@ type State struct {
 	// counts the members in RequestedToJoinStage, so that the hosts and
 	// the queue's length cost nothing in a large audience.
 	hosts     []string // sorted; a meeting has few hosts
+	cohosts   []string // sorted; the members with CoHost set
 	requested int
+	// reqq holds the requests in the order they were made, with stale
+	// entries (requests since cancelled, denied, granted or lapsed) left
+	// in place and dropped from the head as they reach it: the head is
+	// always the oldest pending request, for RequestTTL, whatever the
+	// audience's size (stagecontrol.go).
+	reqq []reqEntry
+
+	// The stage-control state (stagecontrol.go).
+	phase       Phase     // set by StageStarted and StageEnded; 0 until then
+	phaseSince  time.Time // when the phase began
+	reqClosed   bool      // requests closed for the whole meeting
+	reqSwitchAt time.Time // when requests were last closed or opened
 
 	recent window
 }
@@ -164,6 +189,19 @@ func (s *State) Hosts() []string {
 	return slices.Clone(s.hosts)
 }
 
+// Moderators returns the hosts and co-hosts, ordered by user id: the
+// participants who see and decide stage requests. It costs their number,
+// not the audience's.
+func (s *State) Moderators() []string {
+	out := make([]string, 0, len(s.hosts)+len(s.cohosts))
+	out = append(append(out, s.hosts...), s.cohosts...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// CoHosts returns the co-hosts, ordered by user id.
+func (s *State) CoHosts() []string { return slices.Clone(s.cohosts) }
+
 // QueueLen returns the number of pending requests (the length of Queue),
 // in constant time.
 func (s *State) QueueLen() int { return s.requested }
@@ -208,6 +246,8 @@ func (s *State) Clone() *State {
 	c.denied = maps.Clone(s.denied)
 	c.timed = maps.Clone(s.timed)
 	c.hosts = slices.Clone(s.hosts)
+	c.cohosts = slices.Clone(s.cohosts)
+	c.reqq = slices.Clone(s.reqq)
 	return &c
 }
 
@@ -224,9 +264,13 @@ func (s *State) Equal(o *State) bool {
 		om, ok := o.members[k]
 		if !ok || m.UserID != om.UserID || m.Permissions != om.Permissions || m.Status != om.Status ||
 			!m.Since.Equal(om.Since) || !m.RequestedAt.Equal(om.RequestedAt) || m.requestVersion != om.requestVersion ||
-			!m.DisconnectedAt.Equal(om.DisconnectedAt) {
+			!m.DisconnectedAt.Equal(om.DisconnectedAt) || m.CoHost != om.CoHost || m.Invited != om.Invited {
 			return false
 		}
+	}
+	if s.phase != o.phase || !s.phaseSince.Equal(o.phaseSince) || s.reqClosed != o.reqClosed ||
+		!s.reqSwitchAt.Equal(o.reqSwitchAt) {
+		return false
 	}
 	if s.settings != o.settings || s.onStage != o.onStage || s.disconnected != o.disconnected ||
 		!slices.EqualFunc(s.waitlist, o.waitlist, waiter.equal) ||

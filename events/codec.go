@@ -195,6 +195,22 @@ func appendPayload(b []byte, e *Envelope) ([]byte, error) {
 		b = p.appendJSON(b)
 	case *Lapsed:
 		b, err = p.appendJSON(b)
+	case *StageStarted:
+		b = p.appendJSON(b)
+	case *StageEnded:
+		b = p.appendJSON(b)
+	case *RequestsClosed:
+		b = p.appendJSON(b)
+	case *RequestsOpened:
+		b = p.appendJSON(b)
+	case *CoHostPromoted:
+		b = p.appendJSON(b)
+	case *CoHostDemoted:
+		b = p.appendJSON(b)
+	case *InvitationDeclined:
+		b = p.appendJSON(b)
+	case *BroughtOnStage:
+		b = p.appendJSON(b)
 	default:
 		// Unreachable: the payload types are this package's, and the
 		// tests encode one of each of Types().
@@ -375,6 +391,14 @@ func (e *Envelope) Validate() error {
 				return bad("user: %v", err)
 			}
 		}
+	} else if p, ok := e.Payload.(*StageEnded); ok {
+		for _, l := range [...][]string{p.OnStage, p.Accepted, p.Requests} {
+			for _, u := range l {
+				if err := ValidateID(u); err != nil {
+					return bad("user: %v", err)
+				}
+			}
+		}
 	} else {
 		for _, u := range e.Users() {
 			if err := ValidateID(u); err != nil {
@@ -538,6 +562,22 @@ func (d *decoder) payload(t Type, p Payload) error {
 	case *Reconnected:
 		err = p.decodeJSON(d)
 	case *Lapsed:
+		err = p.decodeJSON(d)
+	case *StageStarted:
+		err = p.decodeJSON(d)
+	case *StageEnded:
+		err = p.decodeJSON(d)
+	case *RequestsClosed:
+		err = p.decodeJSON(d)
+	case *RequestsOpened:
+		err = p.decodeJSON(d)
+	case *CoHostPromoted:
+		err = p.decodeJSON(d)
+	case *CoHostDemoted:
+		err = p.decodeJSON(d)
+	case *InvitationDeclined:
+		err = p.decodeJSON(d)
+	case *BroughtOnStage:
 		err = p.decodeJSON(d)
 	default:
 		// Unreachable: newPayload makes this package's types, and the

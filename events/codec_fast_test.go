@@ -98,7 +98,12 @@ func genCodecPayload(id, text *rapid.Generator[string], valid bool) *rapid.Gener
 		case TypeAccessRequestCancelled:
 			return &AccessRequestCancelled{}
 		case TypeAccessGranted:
-			return &AccessGranted{Users: users.Draw(t, "users"), Skipped: genCodecSkips(text).Draw(t, "skipped")}
+			us := users.Draw(t, "users")
+			invited := rapid.SliceOfN(id, 0, 2).Draw(t, "invited")
+			if valid {
+				invited = us[:rapid.IntRange(0, len(us)).Draw(t, "invited")]
+			}
+			return &AccessGranted{Users: us, Invited: noneNil(invited), Skipped: genCodecSkips(text).Draw(t, "skipped")}
 		case TypeAccessDenied:
 			return &AccessDenied{Users: users.Draw(t, "users"), Reason: text.Draw(t, "reason"), Skipped: genCodecSkips(text).Draw(t, "skipped")}
 		case TypeStageJoined:
@@ -125,12 +130,12 @@ func genCodecPayload(id, text *rapid.Generator[string], valid bool) *rapid.Gener
 		case TypeReconnected:
 			return &Reconnected{UserID: id.Draw(t, "user")}
 		case TypeLapsed:
-			kind := rapid.OneOf(rapid.SampledFrom([]LapseKind{InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired}),
+			kind := rapid.OneOf(rapid.SampledFrom([]LapseKind{InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired, RequestExpired}),
 				rapid.Map(text, func(s string) LapseKind { return LapseKind(s) }))
 			since := rapid.OneOf(rapid.Just(time.Time{}), genCodecPayloadTime(valid))
 			deadline := since
 			if valid {
-				kind = rapid.SampledFrom([]LapseKind{InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired})
+				kind = rapid.SampledFrom([]LapseKind{InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired, RequestExpired})
 				deadline = genCodecPayloadTime(valid)
 			}
 			lapse := rapid.Custom(func(t *rapid.T) Lapse {
@@ -143,12 +148,51 @@ func genCodecPayload(id, text *rapid.Generator[string], valid bool) *rapid.Gener
 				lapses = rapid.SliceOfN(lapse, 1, 3)
 			}
 			return &Lapsed{Lapses: lapses.Draw(t, "lapses")}
+		case TypeStageStarted:
+			from := text
+			if valid {
+				from = rapid.SampledFrom([]string{PhaseBackstage, PhaseEnded})
+			}
+			return &StageStarted{From: from.Draw(t, "from")}
+		case TypeStageEnded:
+			from := text
+			if valid {
+				from = rapid.SampledFrom([]string{PhaseBackstage, PhaseLive})
+			}
+			some := rapid.SliceOfN(id, 0, 3)
+			return &StageEnded{From: from.Draw(t, "from"), OnStage: noneNil(some.Draw(t, "onStage")),
+				Accepted: noneNil(some.Draw(t, "accepted")), Requests: noneNil(some.Draw(t, "requests"))}
+		case TypeRequestsClosed:
+			deny := rapid.Bool().Draw(t, "denyPending")
+			denied := noneNil(rapid.SliceOfN(id, 0, 3).Draw(t, "denied"))
+			if valid && !deny {
+				denied = nil
+			}
+			return &RequestsClosed{DenyPending: deny, Denied: denied}
+		case TypeRequestsOpened:
+			return &RequestsOpened{}
+		case TypeCoHostPromoted:
+			return &CoHostPromoted{UserID: id.Draw(t, "user")}
+		case TypeCoHostDemoted:
+			return &CoHostDemoted{UserID: id.Draw(t, "user")}
+		case TypeInvitationDeclined:
+			return &InvitationDeclined{Invited: rapid.Bool().Draw(t, "invited")}
+		case TypeBroughtOnStage:
+			return &BroughtOnStage{UserID: id.Draw(t, "user"), Status: text.Draw(t, "status")}
 		default:
 			// A new payload type: give it a generator here.
 			t.Fatalf("no generator for %s", typ)
 			return nil
 		}
 	})
+}
+
+// noneNil returns nil for an empty list, which the wire format omits.
+func noneNil(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }
 
 // genCodecDuration generates durations, of every unit and sign; with
@@ -182,7 +226,9 @@ func genCodecSettings(valid bool) *rapid.Generator[Settings] {
 			max = rapid.OneOf(rapid.Just(0), rapid.IntRange(1, 50), rapid.IntMin(0))
 		}
 		return Settings{MaxOnStage: max.Draw(t, "max"), SeatOfferTTL: d("offer"), InvitationTTL: d("invitation"),
-			SpeakingSlot: d("slot"), RequestCooldown: d("cooldown"), ReconnectGrace: d("grace")}
+			SpeakingSlot: d("slot"), RequestCooldown: d("cooldown"), ReconnectGrace: d("grace"),
+			RequestTTL: d("requestTTL"), StartBackstage: rapid.Bool().Draw(t, "backstage"),
+			AllowBringOnStage: rapid.Bool().Draw(t, "bring")}
 	})
 }
 
@@ -578,7 +624,7 @@ func codecSamples(t testing.TB) []Envelope {
 		case TypePermissionsChanged:
 			p = &PermissionsChanged{UserID: "bob", Permissions: Permissions{StageAccess: Allowed, AcceptStageRequests: true}, Status: "OffStage"}
 		case TypeAccessGranted:
-			p = &AccessGranted{Users: []string{"bob"}, Skipped: []Skip{{UserID: "eve", Reason: "NotParticipant"}}}
+			p = &AccessGranted{Users: []string{"bob", "dan"}, Invited: []string{"dan"}, Skipped: []Skip{{UserID: "eve", Reason: "NotParticipant"}}}
 		case TypeAccessDenied:
 			p = &AccessDenied{Users: []string{"bob"}, Reason: "later"}
 		case TypeKicked:
@@ -589,7 +635,8 @@ func codecSamples(t testing.TB) []Envelope {
 			p = &StageLeft{Declined: true}
 		case TypeSettingsChanged:
 			p = &SettingsChanged{Settings: Settings{MaxOnStage: 2, SeatOfferTTL: 30 * time.Second, InvitationTTL: 90 * time.Second,
-				SpeakingSlot: time.Hour + 1500*time.Microsecond, RequestCooldown: 250 * time.Millisecond, ReconnectGrace: 1},
+				SpeakingSlot: time.Hour + 1500*time.Microsecond, RequestCooldown: 250 * time.Millisecond, ReconnectGrace: 1,
+				RequestTTL: 2 * time.Minute, StartBackstage: true, AllowBringOnStage: true},
 				Previous: Settings{SpeakingSlot: 10 * time.Minute}}
 		case TypeSeatWaitlisted:
 			p = &SeatWaitlisted{Position: 3, Status: "AcceptedToJoinStage", MaxOnStage: 2}
@@ -609,6 +656,20 @@ func codecSamples(t testing.TB) []Envelope {
 				{UserID: "eve", Kind: BanExpired, Since: at.In(time.FixedZone("", 3600)), Deadline: at.Add(time.Nanosecond),
 					Setting: "BanUntil", Limit: Duration(-time.Microsecond), Status: "None"},
 			}}
+		case TypeStageStarted:
+			p = &StageStarted{From: PhaseBackstage}
+		case TypeStageEnded:
+			p = &StageEnded{From: PhaseLive, OnStage: []string{"ann", "bob"}, Accepted: []string{"cy"}, Requests: []string{"dan"}}
+		case TypeRequestsClosed:
+			p = &RequestsClosed{DenyPending: true, Denied: []string{"dan", "eve"}}
+		case TypeCoHostPromoted:
+			p = &CoHostPromoted{UserID: "carol"}
+		case TypeCoHostDemoted:
+			p = &CoHostDemoted{UserID: "carol"}
+		case TypeInvitationDeclined:
+			p = &InvitationDeclined{Invited: true}
+		case TypeBroughtOnStage:
+			p = &BroughtOnStage{UserID: "bob", Status: "OffStage"}
 		default:
 			p = newPayload(typ)
 		}
@@ -665,7 +726,7 @@ func TestFastUnmarshal_stricterThanEncodingJSON(t *testing.T) {
 		"name case":        strings.Replace(s, `"meeting"`, `"Meeting"`, 1),
 		"payload case":     strings.Replace(s, `"users"`, `"USERS"`, 1),
 		"duplicate name":   strings.Replace(s, `"version":6`, `"version":6,"version":6`, 1),
-		"duplicate nested": strings.Replace(s, `"users":["bob"]`, `"users":["bob"],"users":["bob"]`, 1),
+		"duplicate nested": strings.Replace(s, `"users":["bob","dan"]`, `"users":["bob","dan"],"users":["bob","dan"]`, 1),
 	} {
 		if _, err := refUnmarshal([]byte(data)); err != nil {
 			t.Errorf("%s: the old decoder rejects %s: %v", name, data, err)

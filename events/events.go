@@ -37,6 +37,16 @@ const (
 	TypeDisconnected    Type = "Disconnected"
 	TypeReconnected     Type = "Reconnected"
 	TypeLapsed          Type = "Lapsed"
+
+	// The stage-control events (stagecontrol.go).
+	TypeStageStarted       Type = "StageStarted"
+	TypeStageEnded         Type = "StageEnded"
+	TypeRequestsClosed     Type = "RequestsClosed"
+	TypeRequestsOpened     Type = "RequestsOpened"
+	TypeCoHostPromoted     Type = "CoHostPromoted"
+	TypeCoHostDemoted      Type = "CoHostDemoted"
+	TypeInvitationDeclined Type = "InvitationDeclined"
+	TypeBroughtOnStage     Type = "BroughtOnStage"
 )
 
 // Envelope is one stored event: the metadata every event carries, its
@@ -80,8 +90,9 @@ type Envelope struct {
 }
 
 // Users returns the users the event is about: the payload's targets for list
-// events, the named user for membership events, and the actor for the events
-// a user causes for themselves.
+// events, the named user for membership events, the actor for the events a
+// user causes for themselves, everyone a StageEnded or RequestsClosed moved,
+// and nobody for StageStarted and RequestsOpened.
 func (e *Envelope) Users() []string {
 	if u, ok := e.user(); ok {
 		return []string{u}
@@ -93,6 +104,12 @@ func (e *Envelope) Users() []string {
 		return p.Users
 	case *Kicked:
 		return p.Users
+	case *StageEnded:
+		out := make([]string, 0, len(p.OnStage)+len(p.Accepted)+len(p.Requests))
+		out = append(append(append(out, p.OnStage...), p.Accepted...), p.Requests...)
+		return out
+	case *RequestsClosed:
+		return p.Denied
 	case *Lapsed:
 		out := make([]string, 0, len(p.Lapses))
 		for _, l := range p.Lapses {
@@ -123,7 +140,14 @@ func (e *Envelope) user() (string, bool) {
 		return p.UserID, true
 	case *Reconnected:
 		return p.UserID, true
-	case *AccessGranted, *AccessDenied, *Kicked, *Lapsed:
+	case *CoHostPromoted:
+		return p.UserID, true
+	case *CoHostDemoted:
+		return p.UserID, true
+	case *BroughtOnStage:
+		return p.UserID, true
+	case *AccessGranted, *AccessDenied, *Kicked, *Lapsed,
+		*StageStarted, *StageEnded, *RequestsClosed, *RequestsOpened:
 		return "", false
 	default:
 		return e.Actor, true

@@ -95,10 +95,14 @@ type AccessRequested struct {
 // AccessRequestCancelled: the actor withdrew their pending request.
 type AccessRequestCancelled struct{}
 
-// AccessGranted: the actor (a host) accepted the requests of, or invited,
-// the users; each is now AcceptedToJoinStage.
+// AccessGranted: the actor (a host or co-host) accepted the requests of, or
+// invited, the users; each is now AcceptedToJoinStage. Invited lists, in
+// the order of Users, those of them who had no pending request: an
+// invitation, not an approval. An event written before Invited existed has
+// none, and tells the two apart only by the users' status before.
 type AccessGranted struct {
 	Users   []string `json:"users"`
+	Invited []string `json:"invited,omitempty"`
 	Skipped []Skip   `json:"skipped,omitempty"`
 }
 
@@ -202,6 +206,9 @@ const (
 	GraceExpired LapseKind = "GraceExpired"
 	// BanExpired: a stage ban reached its end.
 	BanExpired LapseKind = "BanExpired"
+	// RequestExpired: a pending request reached RequestTTL; the user is
+	// OffStage.
+	RequestExpired LapseKind = "RequestExpired"
 )
 
 // Lapse is one deadline that passed: whose, what, when it started and ended,
@@ -215,7 +222,7 @@ type Lapse struct {
 	// Deadline is when it lapsed, and the time the change takes effect.
 	Deadline time.Time `json:"deadline"`
 	// Setting names the setting in force ("InvitationTTL", "SpeakingSlot",
-	// "SeatOfferTTL", "ReconnectGrace"), and Limit its value; for
+	// "SeatOfferTTL", "ReconnectGrace", "RequestTTL"), and Limit its value; for
 	// BanExpired, Setting is "BanUntil" and Limit the ban's length.
 	Setting string   `json:"setting"`
 	Limit   Duration `json:"limit"`
@@ -296,6 +303,22 @@ func newPayload(t Type) Payload {
 		return new(Reconnected)
 	case TypeLapsed:
 		return new(Lapsed)
+	case TypeStageStarted:
+		return new(StageStarted)
+	case TypeStageEnded:
+		return new(StageEnded)
+	case TypeRequestsClosed:
+		return new(RequestsClosed)
+	case TypeRequestsOpened:
+		return new(RequestsOpened)
+	case TypeCoHostPromoted:
+		return new(CoHostPromoted)
+	case TypeCoHostDemoted:
+		return new(CoHostDemoted)
+	case TypeInvitationDeclined:
+		return new(InvitationDeclined)
+	case TypeBroughtOnStage:
+		return new(BroughtOnStage)
 	}
 	return nil
 }
@@ -308,5 +331,7 @@ func Types() []Type {
 		TypeAccessDenied, TypeStageJoined, TypeStageLeft, TypeKicked,
 		TypeSettingsChanged, TypeSeatWaitlisted, TypeStageBanned, TypeBanLifted,
 		TypeDisconnected, TypeReconnected, TypeLapsed,
+		TypeStageStarted, TypeStageEnded, TypeRequestsClosed, TypeRequestsOpened,
+		TypeCoHostPromoted, TypeCoHostDemoted, TypeInvitationDeclined, TypeBroughtOnStage,
 	}
 }

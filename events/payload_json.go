@@ -19,7 +19,7 @@ var (
 	participantLeftNames    = []string{"user", "status", "reason"}
 	permissionsChangedNames = []string{"user", "permissions", "status"}
 	accessRequestedNames    = []string{"autoAccepted"}
-	accessGrantedNames      = []string{"users", "skipped"}
+	accessGrantedNames      = []string{"users", "invited", "skipped"}
 	listNames               = []string{"users", "reason", "skipped"} // AccessDenied, Kicked
 	stageLeftNames          = []string{"declined"}
 )
@@ -209,6 +209,10 @@ func (p *AccessGranted) appendJSON(b []byte) []byte {
 	}
 	b = append(b, `{"users":`...)
 	b = appendJSONStrings(b, p.Users)
+	if len(p.Invited) > 0 {
+		b = append(b, `,"invited":`...)
+		b = appendJSONStrings(b, p.Invited)
+	}
 	if len(p.Skipped) > 0 {
 		b = append(b, `,"skipped":`...)
 		b = appendJSONSkips(b, p.Skipped)
@@ -222,6 +226,8 @@ func (p *AccessGranted) decodeJSON(d *decoder) error {
 		case 0:
 			p.Users, err = d.stringList("users")
 		case 1:
+			p.Invited, err = d.stringList("invited")
+		case 2:
 			p.Skipped, err = decodeSkips(d)
 		}
 		return err
@@ -312,7 +318,7 @@ func (p *Kicked) decodeJSON(d *decoder) error {
 // The policy payloads.
 
 var (
-	settingsNames        = []string{"maxOnStage", "seatOfferTTL", "invitationTTL", "speakingSlot", "requestCooldown", "reconnectGrace"}
+	settingsNames        = []string{"maxOnStage", "seatOfferTTL", "invitationTTL", "speakingSlot", "requestCooldown", "reconnectGrace", "requestTTL", "startBackstage", "allowBringOnStage"}
 	settingsChangedNames = []string{"settings", "previous"}
 	seatWaitlistedNames  = []string{"position", "status", "maxOnStage"}
 	stageBannedNames     = []string{"user", "until", "status"}
@@ -336,10 +342,16 @@ func (s *Settings) appendJSON(b []byte) []byte {
 	if s.MaxOnStage != 0 {
 		b = strconv.AppendInt(sep(b, "maxOnStage"), int64(s.MaxOnStage), 10)
 	}
-	for i, d := range [...]time.Duration{s.SeatOfferTTL, s.InvitationTTL, s.SpeakingSlot, s.RequestCooldown, s.ReconnectGrace} {
+	for i, d := range [...]time.Duration{s.SeatOfferTTL, s.InvitationTTL, s.SpeakingSlot, s.RequestCooldown, s.ReconnectGrace, s.RequestTTL} {
 		if d != 0 {
 			b = appendJSONDuration(sep(b, settingsNames[i+1]), Duration(d))
 		}
+	}
+	if s.StartBackstage {
+		b = appendJSONBool(sep(b, "startBackstage"), true)
+	}
+	if s.AllowBringOnStage {
+		b = appendJSONBool(sep(b, "allowBringOnStage"), true)
 	}
 	return append(b, '}')
 }
@@ -352,6 +364,12 @@ func (s *Settings) decodeJSON(d *decoder, what string) error {
 		switch i {
 		case 0:
 			s.MaxOnStage, err = d.intValue("maxOnStage")
+			return err
+		case 7:
+			s.StartBackstage, err = d.boolValue("startBackstage")
+			return err
+		case 8:
+			s.AllowBringOnStage, err = d.boolValue("allowBringOnStage")
 			return err
 		default:
 			v, err = d.durationValue(settingsNames[i])
@@ -367,6 +385,8 @@ func (s *Settings) decodeJSON(d *decoder, what string) error {
 			s.RequestCooldown = time.Duration(v)
 		case 5:
 			s.ReconnectGrace = time.Duration(v)
+		case 6:
+			s.RequestTTL = time.Duration(v)
 		}
 		return err
 	})

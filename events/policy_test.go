@@ -27,7 +27,8 @@ func polEnvelope(t *testing.T, p events.Payload) events.Envelope {
 func polPayloads() []events.Payload {
 	return []events.Payload{
 		&events.SettingsChanged{Settings: events.Settings{MaxOnStage: 2, SeatOfferTTL: 30 * time.Second, InvitationTTL: time.Minute,
-			SpeakingSlot: time.Hour, RequestCooldown: 5 * time.Minute, ReconnectGrace: time.Minute}},
+			SpeakingSlot: time.Hour, RequestCooldown: 5 * time.Minute, ReconnectGrace: time.Minute,
+			RequestTTL: time.Minute, StartBackstage: true, AllowBringOnStage: true}},
 		&events.SeatWaitlisted{Position: 1, Status: "OffStage", MaxOnStage: 2},
 		&events.StageBanned{UserID: "bob", Until: polT.Add(time.Hour), Status: "OnStage"},
 		&events.StageBanned{UserID: "bob", Status: "None"},
@@ -72,13 +73,17 @@ func TestPolicyEvents_Users(t *testing.T) {
 
 func TestPolicyEvents_Rejects(t *testing.T) {
 	for name, p := range map[string]events.Payload{
-		"no lapses":        &events.Lapsed{},
-		"unknown kind":     &events.Lapsed{Lapses: []events.Lapse{{UserID: "a", Kind: "Whatever", Deadline: polT}}},
-		"no deadline":      &events.Lapsed{Lapses: []events.Lapse{{UserID: "a", Kind: events.SlotEnded}}},
-		"bad lapse user":   &events.Lapsed{Lapses: []events.Lapse{{UserID: "a\x00b", Kind: events.SlotEnded, Deadline: polT}}},
-		"negative setting": &events.SettingsChanged{Settings: events.Settings{SpeakingSlot: -time.Second}},
-		"position 0":       &events.SeatWaitlisted{MaxOnStage: 1},
-		"bad banned user":  &events.StageBanned{UserID: "a\x01"},
+		"no lapses":            &events.Lapsed{},
+		"unknown kind":         &events.Lapsed{Lapses: []events.Lapse{{UserID: "a", Kind: "Whatever", Deadline: polT}}},
+		"no deadline":          &events.Lapsed{Lapses: []events.Lapse{{UserID: "a", Kind: events.SlotEnded}}},
+		"bad lapse user":       &events.Lapsed{Lapses: []events.Lapse{{UserID: "a\x00b", Kind: events.SlotEnded, Deadline: polT}}},
+		"negative setting":     &events.SettingsChanged{Settings: events.Settings{SpeakingSlot: -time.Second}},
+		"negative request ttl": &events.SettingsChanged{Settings: events.Settings{RequestTTL: -time.Second}},
+		"started from live":    &events.StageStarted{From: events.PhaseLive},
+		"denied, not chosen":   &events.RequestsClosed{Denied: []string{"bob"}},
+		"ended from ended":     &events.StageEnded{From: events.PhaseEnded},
+		"position 0":           &events.SeatWaitlisted{MaxOnStage: 1},
+		"bad banned user":      &events.StageBanned{UserID: "a\x01"},
 	} {
 		e := polEnvelope(t, p)
 		if err := e.Validate(); !errors.Is(err, events.ErrMalformed) {

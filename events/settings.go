@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -14,7 +15,7 @@ import (
 // In the log the durations are written as Go duration strings ("90s" is
 // written "1m30s"), zero fields omitted:
 //
-//	{"maxOnStage":2,"invitationTTL":"2m0s","speakingSlot":"10m0s"}
+//	{"maxOnStage":2,"invitationTTL":"2m0s","speakingSlot":"10m0s","startBackstage":true}
 type Settings struct {
 	// MaxOnStage caps how many participants may be OnStage at once. A Join
 	// on a full stage fails and puts the joiner on the seat waitlist; a freed
@@ -36,6 +37,17 @@ type Settings struct {
 	// status, queue position and seat before leaving the meeting. Zero: a
 	// disconnect removes them at once.
 	ReconnectGrace time.Duration
+	// RequestTTL is how long a request may wait in the queue before it
+	// lapses to OffStage (RequestExpired).
+	RequestTTL time.Duration
+	// StartBackstage puts the stage backstage until a host starts it
+	// (StageStarted): hosts, co-hosts and Allowed or invited speakers may
+	// prepare on stage; other users may not request. Once the stage has
+	// been started or ended the setting has no effect.
+	StartBackstage bool
+	// AllowBringOnStage lets hosts move a user straight OnStage, without
+	// their consent (BringOnStage; never a NotAllowed or banned user).
+	AllowBringOnStage bool
 }
 
 // IsZero reports whether every policy is off.
@@ -52,7 +64,7 @@ func (s Settings) Validate() error {
 	}{
 		{"SeatOfferTTL", s.SeatOfferTTL}, {"InvitationTTL", s.InvitationTTL},
 		{"SpeakingSlot", s.SpeakingSlot}, {"RequestCooldown", s.RequestCooldown},
-		{"ReconnectGrace", s.ReconnectGrace},
+		{"ReconnectGrace", s.ReconnectGrace}, {"RequestTTL", s.RequestTTL},
 	} {
 		if d.d < 0 {
 			return fmt.Errorf("%s %v is negative", d.name, d.d)
@@ -68,6 +80,9 @@ type settingsWire struct {
 	SpeakingSlot    Duration `json:"speakingSlot,omitzero"`
 	RequestCooldown Duration `json:"requestCooldown,omitzero"`
 	ReconnectGrace  Duration `json:"reconnectGrace,omitzero"`
+	RequestTTL      Duration `json:"requestTTL,omitzero"`
+	StartBackstage  bool     `json:"startBackstage,omitempty"`
+	AllowBring      bool     `json:"allowBringOnStage,omitempty"`
 }
 
 // MarshalJSON writes the settings in the log's form (see [Settings]).
@@ -76,6 +91,7 @@ func (s Settings) MarshalJSON() ([]byte, error) {
 		MaxOnStage: s.MaxOnStage, SeatOfferTTL: Duration(s.SeatOfferTTL),
 		InvitationTTL: Duration(s.InvitationTTL), SpeakingSlot: Duration(s.SpeakingSlot),
 		RequestCooldown: Duration(s.RequestCooldown), ReconnectGrace: Duration(s.ReconnectGrace),
+		RequestTTL: Duration(s.RequestTTL), StartBackstage: s.StartBackstage, AllowBring: s.AllowBringOnStage,
 	})
 }
 
@@ -91,6 +107,7 @@ func (s *Settings) UnmarshalJSON(b []byte) error {
 		MaxOnStage: w.MaxOnStage, SeatOfferTTL: time.Duration(w.SeatOfferTTL),
 		InvitationTTL: time.Duration(w.InvitationTTL), SpeakingSlot: time.Duration(w.SpeakingSlot),
 		RequestCooldown: time.Duration(w.RequestCooldown), ReconnectGrace: time.Duration(w.ReconnectGrace),
+		RequestTTL: time.Duration(w.RequestTTL), StartBackstage: w.StartBackstage, AllowBringOnStage: w.AllowBring,
 	}
 	return nil
 }
@@ -118,7 +135,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // Valid reports whether k is one of the defined lapse kinds.
 func (k LapseKind) Valid() bool {
 	switch k {
-	case InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired:
+	case InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired, RequestExpired:
 		return true
 	}
 	return false
@@ -140,6 +157,24 @@ func validPolicy(p Payload) error {
 	case *Disconnected:
 		if p.Grace < 0 {
 			return fmt.Errorf("negative grace %v", p.Grace)
+		}
+	case *AccessGranted:
+		for _, u := range p.Invited {
+			if !slices.Contains(p.Users, u) {
+				return fmt.Errorf("invited %q is not among the users granted", u)
+			}
+		}
+	case *RequestsClosed:
+		if len(p.Denied) > 0 && !p.DenyPending {
+			return fmt.Errorf("requests denied without DenyPending")
+		}
+	case *StageStarted:
+		if p.From != PhaseBackstage && p.From != PhaseEnded {
+			return fmt.Errorf("stage started from %q", p.From)
+		}
+	case *StageEnded:
+		if p.From != PhaseBackstage && p.From != PhaseLive {
+			return fmt.Errorf("stage ended from %q", p.From)
 		}
 	case *Lapsed:
 		if len(p.Lapses) == 0 {
@@ -167,6 +202,7 @@ func (l Lapse) String() string {
 		SeatOfferLapsed:   "seat offer lapsed",
 		GraceExpired:      "reconnect grace expired, left the meeting",
 		BanExpired:        "stage ban ended",
+		RequestExpired:    "request expired",
 	}[l.Kind]
 	if what == "" {
 		what = string(l.Kind)

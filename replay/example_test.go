@@ -60,5 +60,5 @@ func Example() {
 	// 14:00:04 alice (host) granted bob's request after 1s
 	// 14:00:05 bob (viewer) joined the stage
 	// clean: true
-	// seq 6 meeting w version 6: illegal: Kicked by bob was not allowed: stage: Kick bob: permission denied: the actor is not a host
+	// seq 6 meeting w version 6: illegal: Kicked by bob was not allowed: stage: Kick bob: permission denied: the actor is neither host nor co-host
 }

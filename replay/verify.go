@@ -691,6 +691,16 @@ func (v *verifier) legal(s *aggregate.State, e *events.Envelope, dupKey bool, fi
 	if want.Schema != e.Schema {
 		diffs = append(diffs, fmt.Sprintf("schema %d, not %d", want.Schema, e.Schema))
 	}
+	// A grant recorded before AccessGranted named the invited users has
+	// none: it matches the rules' grant with the same users. Invited only
+	// says what the state before already shows (who had no request).
+	if g, ok := want.Payload.(*events.AccessGranted); ok {
+		if r, ok := e.Payload.(*events.AccessGranted); ok && r.Invited == nil {
+			c := *g
+			c.Invited = nil
+			want.Payload = &c
+		}
+	}
 	wp, _ := json.Marshal(want.Payload)
 	gp, _ := json.Marshal(e.Payload)
 	if !bytes.Equal(wp, gp) {

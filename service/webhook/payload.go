@@ -47,6 +47,7 @@ type Payload struct {
 //     the event does not say whether they were on it).
 //   - Lapsed: each lapse whose user was OnStage (a speaking slot that ended,
 //     a reconnect grace that expired on stage).
+//   - StageEnded: every user who was on stage (its OnStage list).
 //
 // Every other event stops nothing: nil. Stopping the media of a user who
 // is not publishing must be a no-op for the receiver.
@@ -71,6 +72,8 @@ func MediaStop(e *events.Envelope) []string {
 		if p.Permissions.StageAccess == events.NotAllowed {
 			return []string{p.UserID}
 		}
+	case *events.StageEnded:
+		return slices.Clone(p.OnStage)
 	case *events.Lapsed:
 		var out []string
 		for _, l := range p.Lapses {

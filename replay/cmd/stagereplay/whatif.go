@@ -16,7 +16,7 @@ import (
 type whatifCmd struct {
 	sourceArgs
 	filterArgs
-	Set  []string `name:"set" placeholder:"NAME=VALUE" help:"A setting to change, by its field name: MaxOnStage=4 (a number), InvitationTTL=30s (a duration; 0 turns it off). Repeatable. Names: MaxOnStage, SeatOfferTTL, InvitationTTL, SpeakingSlot, RequestCooldown, ReconnectGrace."`
+	Set  []string `name:"set" placeholder:"NAME=VALUE" help:"A setting to change, by its field name: MaxOnStage=4 (a number), InvitationTTL=30s (a duration; 0 turns it off), AllowBringOnStage=true (a bool). Repeatable. Names: MaxOnStage, SeatOfferTTL, InvitationTTL, SpeakingSlot, RequestCooldown, ReconnectGrace, RequestTTL, StartBackstage, AllowBringOnStage."`
 	JSON bool     `help:"Write the report as JSON (durations in nanoseconds)."`
 }
 

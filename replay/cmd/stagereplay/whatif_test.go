@@ -29,7 +29,7 @@ func TestWhatIfCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--set", "Seats=2"}, "the settings are MaxOnStage, SeatOfferTTL, InvitationTTL, SpeakingSlot, RequestCooldown, ReconnectGrace"},
+		{[]string{"--set", "Seats=2"}, "the settings are MaxOnStage, SeatOfferTTL, InvitationTTL, SpeakingSlot, RequestCooldown, ReconnectGrace, RequestTTL, StartBackstage, AllowBringOnStage"},
 		{[]string{"--set", "MaxOnStage=two"}, "want a whole number"},
 		{[]string{"--set", "SpeakingSlot=-1m"}, "negative"},
 		{nil, "no --set given"},
