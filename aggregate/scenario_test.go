@@ -28,12 +28,21 @@ var update = flag.Bool("update", false, "rewrite testdata/scenarios/*.txt with t
 //	alice request               alice's own commands: request, cancel, join, leave
 //	alice grant bob carol       a list command: grant, deny, kick
 //	again                       the previous command again, same idempotency key
+//	alice start / end           the stage's phases: StartStage, EndStage
+//	alice close-requests [deny] CloseRequests (deny: DenyPending); open-requests
+//	alice promote bob           PromoteCoHost; demote: DemoteCoHost
+//	bob decline                 DeclineInvitation
+//	alice bring bob             BringOnStage
+//	alice configure k=v ...     Configure: max=N, requestTTL=D, invitationTTL=D,
+//	                            cooldown=D, backstage, bring (flags on)
+//	wait 2m                     the clock moves on 2m, then a Tick
 //
 // Presets: host (Allowed + host), cohost (CanRequest + host), viewer
 // (CanRequest), speaker (Allowed), banned (NotAllowed). The output shows the
 // event (or the error's kind and user), the ineligible targets, every status
 // that changed and the queue when it changed. Lines starting with # are
-// comments. Run with -update to rewrite the expected output.
+// comments. The stage's phase, the requests switch and the co-hosts are
+// shown when they change. Run with -update to rewrite the expected output.
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.txt"))
 	if err != nil || len(files) == 0 {
@@ -74,6 +83,13 @@ func runScenario(t *testing.T, path string) {
 		want := lines[i+2 : j]
 
 		now = now.Add(time.Second)
+		if f := strings.Fields(line); f[0] == "wait" && len(f) == 2 {
+			d, err := time.ParseDuration(f[1])
+			if err != nil {
+				t.Fatalf("%s:%d: %v", path, i+1, err)
+			}
+			now = now.Add(d)
+		}
 		cmd, err := parseCommand(line, fmt.Sprintf("line-%d", i+1), last)
 		if err != nil {
 			t.Fatalf("%s:%d: %v", path, i+1, err)
@@ -126,6 +142,9 @@ func parseCommand(line, id string, last aggregate.Command) (aggregate.Command, e
 	case "remove":
 		c.Action = aggregate.RemoveParticipant{UserID: f[1]}
 		return c, nil
+	case "wait":
+		c.Action = aggregate.Tick{}
+		return c, nil
 	}
 	if len(f) < 2 {
 		return c, fmt.Errorf("want: ACTOR COMMAND [USERS...]")
@@ -147,6 +166,53 @@ func parseCommand(line, id string, last aggregate.Command) (aggregate.Command, e
 		c.Action = aggregate.DenyAccess{Users: users}
 	case "kick":
 		c.Action = aggregate.Kick{Users: users}
+	case "start":
+		c.Action = aggregate.StartStage{}
+	case "end":
+		c.Action = aggregate.EndStage{}
+	case "close-requests":
+		c.Action = aggregate.CloseRequests{DenyPending: len(users) == 1 && users[0] == "deny"}
+	case "open-requests":
+		c.Action = aggregate.OpenRequests{}
+	case "promote":
+		c.Action = aggregate.PromoteCoHost{UserID: users[0]}
+	case "demote":
+		c.Action = aggregate.DemoteCoHost{UserID: users[0]}
+	case "decline":
+		c.Action = aggregate.DeclineInvitation{}
+	case "bring":
+		c.Action = aggregate.BringOnStage{UserID: users[0]}
+	case "configure":
+		var st aggregate.Settings
+		for _, kv := range users {
+			k, v, _ := strings.Cut(kv, "=")
+			var d time.Duration
+			if v != "" && k != "max" {
+				var err error
+				if d, err = time.ParseDuration(v); err != nil {
+					return c, err
+				}
+			}
+			switch k {
+			case "max":
+				if _, err := fmt.Sscan(v, &st.MaxOnStage); err != nil {
+					return c, err
+				}
+			case "requestTTL":
+				st.RequestTTL = d
+			case "invitationTTL":
+				st.InvitationTTL = d
+			case "cooldown":
+				st.RequestCooldown = d
+			case "backstage":
+				st.StartBackstage = true
+			case "bring":
+				st.AllowBringOnStage = true
+			default:
+				return c, fmt.Errorf("unknown setting %q", k)
+			}
+		}
+		c.Action = aggregate.Configure{Settings: st}
 	default:
 		return c, fmt.Errorf("unknown command %q", f[1])
 	}
@@ -175,8 +241,27 @@ func step(t *testing.T, s *aggregate.State, cmd aggregate.Command, now time.Time
 		aggregate.Evolve(s, e)
 		line := fmt.Sprintf("v%d %s", e.Version, e.Type)
 		switch p := e.Payload.(type) {
-		case *events.AccessGranted, *events.AccessDenied, *events.Kicked:
+		case *events.AccessGranted:
 			line += " " + strings.Join(e.Users(), " ")
+			if len(p.Invited) > 0 {
+				line += " (invited: " + strings.Join(p.Invited, " ") + ")"
+			}
+		case *events.AccessDenied, *events.Kicked, *events.CoHostPromoted, *events.CoHostDemoted, *events.BroughtOnStage:
+			line += " " + strings.Join(e.Users(), " ")
+		case *events.StageEnded:
+			line += fmt.Sprintf(" (on stage: %v, accepted: %v, requests: %v)", p.OnStage, p.Accepted, p.Requests)
+		case *events.RequestsClosed:
+			if p.DenyPending {
+				line += fmt.Sprintf(" (denied: %v)", p.Denied)
+			}
+		case *events.InvitationDeclined:
+			if p.Invited {
+				line += " (an invitation)"
+			}
+		case *events.Lapsed:
+			for _, l := range p.Lapses {
+				line += " " + string(l.Kind) + ":" + l.UserID
+			}
 		case *events.AccessRequested:
 			if p.AutoAccepted {
 				line += " (auto-accepted)"
@@ -199,6 +284,16 @@ func step(t *testing.T, s *aggregate.State, cmd aggregate.Command, now time.Time
 		if a, b := before.Status(u), s.Status(u); a != b {
 			out = append(out, fmt.Sprintf("%s: %v -> %v", u, a, b))
 		}
+	}
+	if a, b := before.Phase(), s.Phase(); a != b {
+		out = append(out, fmt.Sprintf("stage: %v -> %v", a, b))
+	}
+	openBefore, _ := before.RequestsOpen()
+	if open, _ := s.RequestsOpen(); open != openBefore {
+		out = append(out, fmt.Sprintf("requests open: %v -> %v", openBefore, open))
+	}
+	if a, b := before.CoHosts(), s.CoHosts(); !slices.Equal(a, b) {
+		out = append(out, fmt.Sprintf("co-hosts: %v", b))
 	}
 	if q, qb := queue(s), queue(before); !slices.Equal(q, qb) {
 		if len(q) == 0 {
