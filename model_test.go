@@ -23,6 +23,7 @@ type op struct {
 	users  []string
 	perms  aggregate.Permissions
 	reason string
+	deny   bool // CloseRequests: deny the pending requests
 }
 
 // command is the op as an aggregate.Command for the Engine.
@@ -49,6 +50,20 @@ func (o op) command() aggregate.Command {
 		c.Action = aggregate.Leave{}
 	case "Kick":
 		c.Action = aggregate.Kick{Users: o.users, Reason: o.reason}
+	case "StartStage":
+		c.Action = aggregate.StartStage{}
+	case "EndStage":
+		c.Action = aggregate.EndStage{}
+	case "CloseRequests":
+		c.Action = aggregate.CloseRequests{DenyPending: o.deny}
+	case "OpenRequests":
+		c.Action = aggregate.OpenRequests{}
+	case "PromoteCoHost":
+		c.Action = aggregate.PromoteCoHost{UserID: o.user}
+	case "DemoteCoHost":
+		c.Action = aggregate.DemoteCoHost{UserID: o.user}
+	case "DeclineInvitation":
+		c.Action = aggregate.DeclineInvitation{}
 	default:
 		panic("unknown op " + o.name)
 	}
@@ -66,6 +81,7 @@ type modelUser struct {
 	since       time.Time // when the current status began
 	requestedAt time.Time // time of the latest request, while requested
 	requestV    uint64    // version of the latest request, while requested
+	cohost      bool      // promoted by a host, until demoted or gone
 }
 
 // outcome is what a command did: the version it was stored at and the
@@ -98,6 +114,9 @@ type modelMeeting struct {
 	// index for the key retention.
 	applied  []string
 	outcomes map[string]outcome // by scoped key, the latest stored outcome
+	// The stage controls (docs/stage-controls.md): the stage ended (until
+	// started again), requests closed for the meeting.
+	ended, closed bool
 }
 
 // keyRetention is the memory store's default, which the property test uses.
@@ -132,10 +151,13 @@ func (o op) same(p op) bool {
 		return slices.Compact(c)
 	}
 	return o.name == p.name && o.actor == p.actor && o.user == p.user && o.perms == p.perms &&
-		o.reason == p.reason && slices.Equal(set(o.users), set(p.users))
+		o.reason == p.reason && o.deny == p.deny && slices.Equal(set(o.users), set(p.users))
 }
 
 func isHost(u *modelUser) bool { return u != nil && u.perms.AcceptStageRequests }
+
+// isModerator: a host or a co-host.
+func isModerator(u *modelUser) bool { return isHost(u) || u != nil && u.cohost }
 
 // decide applies o at time now, if the rules allow it, and returns what
 // happened. A failed op changes nothing. indexed says the caller gave the
@@ -188,8 +210,12 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time, indexed bool) ou
 			return fail(aggregate.ErrPermissionDenied)
 		case me.status != aggregate.OffStage:
 			return fail(aggregate.ErrInvalidState)
-		case me.perms.StageAccess == aggregate.Allowed || isHost(me):
+		case mm.ended:
+			return fail(aggregate.ErrStageEnded)
+		case me.perms.StageAccess == aggregate.Allowed || isModerator(me):
 			move(me, aggregate.AcceptedToJoinStage)
+		case mm.closed:
+			return fail(aggregate.ErrRequestsClosed)
 		default:
 			move(me, aggregate.RequestedToJoinStage)
 		}
@@ -207,6 +233,8 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time, indexed bool) ou
 			return fail(aggregate.ErrNotParticipant)
 		case me.status == aggregate.OnStage:
 			return fail(aggregate.ErrInvalidState)
+		case mm.ended:
+			return fail(aggregate.ErrStageEnded)
 		case me.status == aggregate.AcceptedToJoinStage,
 			me.status == aggregate.OffStage && me.perms.StageAccess == aggregate.Allowed:
 			move(me, aggregate.OnStage)
@@ -224,9 +252,76 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time, indexed bool) ou
 		}
 		move(me, aggregate.OffStage)
 
-	case "GrantAccess", "DenyAccess", "Kick":
+	case "DeclineInvitation":
+		switch {
+		case me == nil:
+			return fail(aggregate.ErrNotParticipant)
+		case me.status != aggregate.AcceptedToJoinStage:
+			return fail(aggregate.ErrInvalidState)
+		}
+		move(me, aggregate.OffStage)
+
+	// The host's controls: hosts only (co-hosts too are refused).
+	case "StartStage", "EndStage", "CloseRequests", "OpenRequests", "PromoteCoHost", "DemoteCoHost":
 		if !isHost(me) {
 			return fail(aggregate.ErrPermissionDenied)
+		}
+		u := mm.users[o.user]
+		switch o.name {
+		case "StartStage":
+			if !mm.ended {
+				return fail(aggregate.ErrInvalidState)
+			}
+			mm.ended = false
+		case "EndStage":
+			if mm.ended {
+				return fail(aggregate.ErrInvalidState)
+			}
+			for _, u := range mm.users {
+				if u.status != aggregate.OffStage {
+					move(u, aggregate.OffStage)
+				}
+			}
+			mm.ended = true
+		case "CloseRequests":
+			if mm.closed {
+				return fail(aggregate.ErrInvalidState)
+			}
+			mm.closed = true
+			for _, u := range mm.users {
+				if o.deny && u.status == aggregate.RequestedToJoinStage {
+					move(u, aggregate.OffStage)
+				}
+			}
+		case "OpenRequests":
+			if !mm.closed {
+				return fail(aggregate.ErrInvalidState)
+			}
+			mm.closed = false
+		case "PromoteCoHost":
+			switch {
+			case u == nil:
+				return fail(aggregate.ErrNotParticipant)
+			case isHost(u) || u.cohost:
+				return fail(aggregate.ErrInvalidState)
+			}
+			u.cohost = true
+		case "DemoteCoHost":
+			switch {
+			case u == nil:
+				return fail(aggregate.ErrNotParticipant)
+			case !u.cohost:
+				return fail(aggregate.ErrInvalidState)
+			}
+			u.cohost = false
+		}
+
+	case "GrantAccess", "DenyAccess", "Kick":
+		if !isModerator(me) {
+			return fail(aggregate.ErrPermissionDenied)
+		}
+		if o.name == "GrantAccess" && mm.ended {
+			return fail(aggregate.ErrStageEnded)
 		}
 		var eligible []*modelUser
 		seen := map[string]bool{}
@@ -240,6 +335,8 @@ func (mm *modelMeeting) decide(o op, key string, now time.Time, indexed bool) ou
 			switch {
 			case u == nil:
 				why = aggregate.ErrNotParticipant
+			case o.name != "GrantAccess" && !isHost(me) && isModerator(u) && name != o.actor:
+				why = aggregate.ErrPermissionDenied // a co-host does not act on hosts and co-hosts
 			case o.name == "GrantAccess" && u.perms.StageAccess == aggregate.NotAllowed:
 				why = aggregate.ErrPermissionDenied
 			case o.name == "GrantAccess" && u.status != aggregate.RequestedToJoinStage && u.status != aggregate.OffStage:

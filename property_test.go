@@ -236,6 +236,39 @@ func (m *machine) Kick(t *rapid.T) {
 		reason: rapid.SampledFrom([]string{"", "off topic"}).Draw(t, "reason")})
 }
 
+// The stage controls (docs/stage-controls.md), with no settings: the
+// stage ended and started again, the requests switch, co-hosts, declines.
+// The actors are drawn from the pool, so that co-hosts and non-hosts try
+// the host's controls too.
+
+func (m *machine) StartStage(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "StartStage", actor: drawUser(t, "actor")})
+}
+
+func (m *machine) EndStage(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "EndStage", actor: drawUser(t, "actor")})
+}
+
+func (m *machine) CloseRequests(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "CloseRequests", actor: drawUser(t, "actor"), deny: rapid.Bool().Draw(t, "deny")})
+}
+
+func (m *machine) OpenRequests(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "OpenRequests", actor: drawUser(t, "actor")})
+}
+
+func (m *machine) PromoteCoHost(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "PromoteCoHost", actor: drawUser(t, "actor"), user: drawUser(t, "user")})
+}
+
+func (m *machine) DemoteCoHost(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "DemoteCoHost", actor: drawUser(t, "actor"), user: drawUser(t, "user")})
+}
+
+func (m *machine) DeclineInvitation(t *rapid.T) {
+	m.run(t, drawMeeting(t), op{name: "DeclineInvitation", actor: drawUser(t, "actor")})
+}
+
 // Retry re-executes an earlier command with its idempotency key: the same
 // command, or another one under the same key (by the same actor: the key
 // is reused; by another: the key is theirs and new), or the same command
@@ -432,7 +465,7 @@ func (m *machine) GetAccessRequests(t *rapid.T) {
 		}
 		return
 	}
-	if !isHost(mm.users[actor]) {
+	if !isModerator(mm.users[actor]) {
 		if !errors.Is(err, aggregate.ErrPermissionDenied) {
 			t.Fatalf("GetAccessRequests by non-host %s: %v", actor, err)
 		}
@@ -474,7 +507,7 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 	}
 	lenBefore := m.storeLen(t)
 	before := m.statuses(t, meeting)
-	actorWasHost := isHost(mm.users[o.actor])
+	actorWasModerator := isModerator(mm.users[o.actor])
 	actorWasAllowed := mm.users[o.actor] != nil && mm.users[o.actor].perms.StageAccess == aggregate.Allowed
 
 	keyed := key != ""
@@ -566,8 +599,8 @@ func (m *machine) exec(t *rapid.T, meeting string, o op, key string) {
 		if before[u] == after[u] {
 			continue
 		}
-		if !o.membership() && !actorWasHost && u != o.actor {
-			t.Fatalf("invariant 5: non-host %s's %s moved %s from %v to %v", o.actor, o.name, u, before[u], after[u])
+		if !o.membership() && !actorWasModerator && u != o.actor {
+			t.Fatalf("invariant 5: %s, neither host nor co-host, moved %s from %v to %v by %s", o.actor, u, before[u], after[u], o.name)
 		}
 		if after[u] == aggregate.OnStage {
 			if o.name != "Join" || u != o.actor ||
@@ -613,6 +646,20 @@ func (m *machine) call(t *rapid.T, meeting string, o op, key string) (stage.Resu
 			return eng.Execute(ctx, meeting, o.command())
 		}
 		return eng.Kick(ctx, meeting, o.actor, o.users)
+	case "StartStage":
+		return eng.StartStage(ctx, meeting, o.actor)
+	case "EndStage":
+		return eng.EndStage(ctx, meeting, o.actor)
+	case "CloseRequests":
+		return eng.CloseRequests(ctx, meeting, o.actor, o.deny)
+	case "OpenRequests":
+		return eng.OpenRequests(ctx, meeting, o.actor)
+	case "PromoteCoHost":
+		return eng.PromoteCoHost(ctx, meeting, o.actor, o.user)
+	case "DemoteCoHost":
+		return eng.DemoteCoHost(ctx, meeting, o.actor, o.user)
+	case "DeclineInvitation":
+		return eng.DeclineInvitation(ctx, meeting, o.actor)
 	}
 	panic("unknown op " + o.name)
 }
@@ -675,11 +722,25 @@ func checkIndexes(t *rapid.T, s *aggregate.State) {
 	if got := s.Hosts(); !slices.Equal(got, hosts) {
 		t.Fatalf("Hosts() = %v, the members holding AcceptStageRequests are %v", got, hosts)
 	}
+	var cohosts []string
+	for _, mb := range s.Members() {
+		if mb.CoHost {
+			cohosts = append(cohosts, mb.UserID)
+		}
+	}
+	if got := s.CoHosts(); !slices.Equal(got, cohosts) {
+		t.Fatalf("CoHosts() = %v, the members with CoHost are %v", got, cohosts)
+	}
+	mods := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(hosts), cohosts...))))
+	if got := s.Moderators(); !slices.Equal(got, mods) {
+		t.Fatalf("Moderators() = %v, the hosts and co-hosts are %v", got, mods)
+	}
 	if got, want := s.QueueLen(), len(s.Queue()); got != want {
 		t.Fatalf("QueueLen() = %d, the queue holds %d", got, want)
 	}
-	if c, err := aggregate.UnmarshalState(s.MeetingID(), must(s.MarshalBinary())); err != nil || !slices.Equal(c.Hosts(), hosts) || c.QueueLen() != s.QueueLen() {
-		t.Fatalf("a snapshot's indexes differ: %v", err)
+	if c, err := aggregate.UnmarshalState(s.MeetingID(), must(s.MarshalBinary())); err != nil || !slices.Equal(c.Hosts(), hosts) ||
+		c.QueueLen() != s.QueueLen() || !slices.Equal(c.CoHosts(), cohosts) || !c.Equal(s) {
+		t.Fatalf("a snapshot's state or indexes differ: %v", err)
 	}
 }
 
@@ -725,6 +786,25 @@ func (m *machine) compareModel(t *rapid.T, meeting string) {
 	}
 	if !slices.Equal(r.OnStage, onStage) || !slices.Equal(r.Accepted, accepted) {
 		t.Fatalf("%s: on stage %v accepted %v; model %v %v", meeting, r.OnStage, r.Accepted, onStage, accepted)
+	}
+	// The stage controls: the phase, the switch, the co-hosts; an ended
+	// stage holds nobody on it, accepted or requested.
+	if st := m.eng.CachedStateForTest(meeting); st != nil {
+		wantPhase := aggregate.PhaseLive
+		if mm.ended {
+			wantPhase = aggregate.PhaseEnded
+		}
+		if open, _ := st.RequestsOpen(); st.Phase() != wantPhase || open == mm.closed {
+			t.Fatalf("%s: stage %v, requests open %v; model ended %v, closed %v", meeting, st.Phase(), open, mm.ended, mm.closed)
+		}
+		for _, p := range r.Participants {
+			if mb, _ := st.Member(p.UserID); mb.CoHost != mm.users[p.UserID].cohost {
+				t.Fatalf("%s: %s co-host %v, model %v", meeting, p.UserID, mb.CoHost, mm.users[p.UserID].cohost)
+			}
+		}
+	}
+	if mm.ended && (len(r.OnStage) > 0 || len(r.Accepted) > 0 || len(r.Requests) > 0) {
+		t.Fatalf("%s: the stage ended, yet on stage %v, accepted %v, requests %v", meeting, r.OnStage, r.Accepted, r.Requests)
 	}
 	q := mm.queue()
 	if len(r.Requests) != len(q) {

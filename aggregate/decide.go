@@ -116,6 +116,9 @@ func Decide(s *State, cmd Command, now time.Time) (Decision, error) {
 	case Leave:
 		p, err = d.self(d.leave)
 	case GrantAccess:
+		if err = d.moderator(); err != nil {
+			break
+		}
 		if err = d.notEnded(""); err != nil {
 			break
 		}
@@ -495,14 +498,10 @@ func (d *decider) leave(m *Member) (events.Payload, error) {
 // Rejected lists them all.
 func (d *decider) list(users []string, eligible func(*Member, string) error,
 	build func([]string, []events.Skip) events.Payload) (events.Payload, error) {
-	actor, ok := d.s.members[d.cmd.Actor]
-	if !ok || !actor.IsModerator() {
-		why := "the actor is neither host nor co-host"
-		if !ok {
-			why = "the actor is not a participant"
-		}
-		return nil, reject(d.name, d.cmd.Actor, ErrPermissionDenied, "%s", why)
+	if err := d.moderator(); err != nil {
+		return nil, err
 	}
+	actor := d.s.members[d.cmd.Actor]
 	var ok2 []string
 	var skips []events.Skip
 	var first error
@@ -532,6 +531,20 @@ func (d *decider) list(users []string, eligible func(*Member, string) error,
 		return nil, first
 	}
 	return build(ok2, skips), nil
+}
+
+// moderator checks that the actor is a participant who is a host or a
+// co-host.
+func (d *decider) moderator() error {
+	actor, ok := d.s.members[d.cmd.Actor]
+	if !ok || !actor.IsModerator() {
+		why := "the actor is neither host nor co-host"
+		if !ok {
+			why = "the actor is not a participant"
+		}
+		return reject(d.name, d.cmd.Actor, ErrPermissionDenied, "%s", why)
+	}
+	return nil
 }
 
 func dupBefore(users []string, i int) bool {
