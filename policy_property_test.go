@@ -3,6 +3,7 @@ package stage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -98,6 +99,10 @@ func drawSettings(t *rapid.T, minCap int) aggregate.Settings {
 		SpeakingSlot:    drawDuration(t, "speakingSlot"),
 		RequestCooldown: drawDuration(t, "requestCooldown"),
 		ReconnectGrace:  drawDuration(t, "reconnectGrace"),
+		RequestTTL:      drawDuration(t, "requestTTL"),
+		// Backstage mostly off, so that runs reach a live stage.
+		StartBackstage:    rapid.IntRange(0, 3).Draw(t, "backstage") == 0,
+		AllowBringOnStage: rapid.Bool().Draw(t, "allowBring"),
 	}
 }
 
@@ -218,7 +223,8 @@ func typesOf(evs []events.Envelope) []events.Type {
 
 func isDomainError(err error) bool {
 	for _, s := range []error{aggregate.ErrPermissionDenied, aggregate.ErrInvalidState, aggregate.ErrNotParticipant,
-		aggregate.ErrInvalidCommand, aggregate.ErrStageFull, aggregate.ErrCooldown, aggregate.ErrNoMeeting} {
+		aggregate.ErrInvalidCommand, aggregate.ErrStageFull, aggregate.ErrCooldown, aggregate.ErrNoMeeting,
+		aggregate.ErrBackstage, aggregate.ErrStageEnded, aggregate.ErrRequestsClosed} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -236,7 +242,7 @@ func (m *policyMachine) checkCooldownError(t *rapid.T, err error) {
 	s := m.fold(t)
 	var denied time.Time
 	for _, e := range m.log(t) {
-		if p, ok := e.Payload.(*events.AccessDenied); ok && slices.Contains(p.Users, ae.UserID) {
+		if deniedBy(&e, ae.UserID) {
 			denied = e.Time
 		}
 	}
@@ -246,12 +252,24 @@ func (m *policyMachine) checkCooldownError(t *rapid.T, err error) {
 	}
 }
 
+// deniedBy reports whether e denied user's request: an AccessDenied, or
+// requests closed with their denial.
+func deniedBy(e *events.Envelope, user string) bool {
+	switch p := e.Payload.(type) {
+	case *events.AccessDenied:
+		return slices.Contains(p.Users, user)
+	case *events.RequestsClosed:
+		return slices.Contains(p.Denied, user)
+	}
+	return false
+}
+
 // checkNoCooldown checks that user, whose request was just recorded, was
 // not denied within the cooldown in force.
 func (m *policyMachine) checkNoCooldown(t *rapid.T, user string) {
 	var denied time.Time
 	for _, e := range m.log(t) {
-		if p, ok := e.Payload.(*events.AccessDenied); ok && slices.Contains(p.Users, user) {
+		if deniedBy(&e, user) {
 			denied = e.Time
 		}
 	}
@@ -379,6 +397,10 @@ func (m *policyMachine) JoinThird(t *rapid.T) { m.Join(t) }
 // RequestAgain: see JoinAgain.
 func (m *policyMachine) RequestAgain(t *rapid.T) { m.Request(t) }
 
+// RequestThird weighs requests up again, so that requests live long
+// enough for RequestTTL to lapse them.
+func (m *policyMachine) RequestThird(t *rapid.T) { m.Request(t) }
+
 func (m *policyMachine) Leave(t *rapid.T) {
 	u := m.pick(t, "actor", aggregate.OnStage, aggregate.AcceptedToJoinStage)
 	m.run(t, "Leave", func() (stage.Result, error) { return m.eng.Leave(m.ctx, polMeeting, u) })
@@ -411,6 +433,62 @@ func (m *policyMachine) Disconnect(t *rapid.T) {
 func (m *policyMachine) Reconnect(t *rapid.T) {
 	u := m.user(t, "user")
 	m.run(t, "Reconnect", func() (stage.Result, error) { return m.eng.Reconnect(m.ctx, polMeeting, u) })
+}
+
+// The stage controls (docs/stage-controls.md). The actor is mostly a host,
+// sometimes anyone (a co-host among them).
+
+func (m *policyMachine) StartStage(t *rapid.T) {
+	a := m.host(t)
+	m.run(t, "StartStage", func() (stage.Result, error) { return m.eng.StartStage(m.ctx, polMeeting, a) })
+}
+
+func (m *policyMachine) EndStage(t *rapid.T) {
+	if rapid.IntRange(0, 2).Draw(t, "endNow") > 0 {
+		t.Skip("the stage ends rarely, so that runs see it live")
+	}
+	a := m.host(t)
+	m.run(t, "EndStage", func() (stage.Result, error) { return m.eng.EndStage(m.ctx, polMeeting, a) })
+}
+
+func (m *policyMachine) CloseRequests(t *rapid.T) {
+	a, deny := m.host(t), rapid.Bool().Draw(t, "deny")
+	m.run(t, "CloseRequests", func() (stage.Result, error) { return m.eng.CloseRequests(m.ctx, polMeeting, a, deny) })
+}
+
+func (m *policyMachine) OpenRequests(t *rapid.T) {
+	a := m.host(t)
+	m.run(t, "OpenRequests", func() (stage.Result, error) { return m.eng.OpenRequests(m.ctx, polMeeting, a) })
+}
+
+func (m *policyMachine) PromoteCoHost(t *rapid.T) {
+	a, u := m.host(t), m.user(t, "user")
+	m.run(t, "PromoteCoHost", func() (stage.Result, error) { return m.eng.PromoteCoHost(m.ctx, polMeeting, a, u) })
+}
+
+func (m *policyMachine) DemoteCoHost(t *rapid.T) {
+	a, u := m.host(t), m.user(t, "user")
+	m.run(t, "DemoteCoHost", func() (stage.Result, error) { return m.eng.DemoteCoHost(m.ctx, polMeeting, a, u) })
+}
+
+// CoHostKick: a co-host, if any, kicks anyone on stage or accepted.
+func (m *policyMachine) CoHostKick(t *rapid.T) {
+	cos := m.fold(t).CoHosts()
+	if len(cos) == 0 {
+		t.Skip("no co-host")
+	}
+	a, us := rapid.SampledFrom(cos).Draw(t, "cohost"), m.targets(t, aggregate.OnStage, aggregate.AcceptedToJoinStage)
+	m.run(t, "Kick", func() (stage.Result, error) { return m.eng.Kick(m.ctx, polMeeting, a, us) })
+}
+
+func (m *policyMachine) Decline(t *rapid.T) {
+	u := m.pick(t, "actor", aggregate.AcceptedToJoinStage)
+	m.run(t, "DeclineInvitation", func() (stage.Result, error) { return m.eng.DeclineInvitation(m.ctx, polMeeting, u) })
+}
+
+func (m *policyMachine) Bring(t *rapid.T) {
+	a, u := m.host(t), m.user(t, "user")
+	m.run(t, "BringOnStage", func() (stage.Result, error) { return m.eng.BringOnStage(m.ctx, polMeeting, a, u) })
 }
 
 // Check verifies the invariants after every step.
@@ -479,6 +557,123 @@ func (m *policyMachine) Check(t *rapid.T) {
 	m.checkBans(t, aggregate.At(raw, now), log)
 	m.checkWaitlistOrder(t, aggregate.At(raw, now), log)
 	m.checkJoins(t, log)
+	m.checkControls(t, log)
+}
+
+// checkControls replays the log with a bookkeeping of its own (hosts,
+// co-hosts, the phase, the requests switch, the settings) and checks every
+// event against the stage controls' rules: who may do what, nothing
+// queued backstage or while requests are closed, nothing moves up on an
+// ended stage, BringOnStage only when allowed and never for a NotAllowed
+// user, invitations named exactly, and an ended stage, or requests closed
+// with their denial, left nobody behind.
+func (m *policyMachine) checkControls(t *rapid.T, log []events.Envelope) {
+	s := aggregate.NewState(polMeeting)
+	hosts, cohosts := map[string]bool{}, map[string]bool{}
+	var settings aggregate.Settings
+	explicit, closed := "", false
+	phase := func() string {
+		switch {
+		case explicit != "":
+			return explicit
+		case settings.StartBackstage:
+			return "Backstage"
+		}
+		return "Live"
+	}
+	gone := func(u string) { delete(hosts, u); delete(cohosts, u) }
+	for i := range log {
+		e := &log[i]
+		fail := func(format string, args ...any) {
+			t.Helper()
+			t.Fatalf("%s by %q at version %d: %s", e.Type, e.Actor, e.Version, fmt.Sprintf(format, args...))
+		}
+		switch e.Type {
+		case events.TypeSettingsChanged, events.TypeStageStarted, events.TypeStageEnded, events.TypeRequestsClosed,
+			events.TypeRequestsOpened, events.TypeCoHostPromoted, events.TypeCoHostDemoted, events.TypeBroughtOnStage,
+			events.TypeStageBanned, events.TypeBanLifted:
+			if !hosts[e.Actor] {
+				fail("only a host may")
+			}
+		case events.TypeAccessGranted, events.TypeAccessDenied, events.TypeKicked:
+			if !hosts[e.Actor] && !cohosts[e.Actor] {
+				fail("neither host nor co-host")
+			}
+			if !hosts[e.Actor] && e.Type != events.TypeAccessGranted {
+				for _, u := range e.Users() {
+					if u != e.Actor && (hosts[u] || cohosts[u]) {
+						fail("a co-host acted on %s, a host or co-host", u)
+					}
+				}
+			}
+		}
+		switch p := e.Payload.(type) {
+		case *events.AccessRequested:
+			if !p.AutoAccepted && (phase() != "Live" || closed) {
+				fail("a request queued with the stage %s, requests closed %v", phase(), closed)
+			}
+		case *events.AccessGranted:
+			for _, u := range p.Users {
+				if invited, was := slices.Contains(p.Invited, u), s.Status(u); invited != (was == aggregate.OffStage) {
+					fail("%s was %s, invited %v", u, was, invited)
+				}
+			}
+		case *events.BroughtOnStage:
+			if !settings.AllowBringOnStage {
+				fail("AllowBringOnStage is off")
+			}
+			if mb, _ := s.Member(p.UserID); mb.Permissions.StageAccess == aggregate.NotAllowed {
+				fail("%s is NotAllowed", p.UserID)
+			}
+		}
+		switch e.Type {
+		case events.TypeAccessRequested, events.TypeStageJoined, events.TypeAccessGranted, events.TypeBroughtOnStage, events.TypeSeatWaitlisted:
+			if phase() == "Ended" {
+				fail("the stage had ended")
+			}
+		}
+		aggregate.Evolve(s, e)
+		switch p := e.Payload.(type) {
+		case *events.ParticipantJoined:
+			gone(p.UserID)
+			hosts[p.UserID] = p.Permissions.AcceptStageRequests
+		case *events.PermissionsChanged:
+			hosts[p.UserID] = p.Permissions.AcceptStageRequests
+		case *events.ParticipantLeft:
+			gone(p.UserID)
+		case *events.Lapsed:
+			for _, l := range p.Lapses {
+				if l.Kind == events.GraceExpired {
+					gone(l.UserID)
+				}
+			}
+		case *events.CoHostPromoted:
+			cohosts[p.UserID] = true
+		case *events.CoHostDemoted:
+			delete(cohosts, p.UserID)
+		case *events.SettingsChanged:
+			settings = p.Settings
+		case *events.StageStarted:
+			explicit = "Live"
+		case *events.StageEnded:
+			explicit = "Ended"
+			for _, mb := range s.Members() {
+				if mb.Status != aggregate.OffStage {
+					fail("%s is still %s", mb.UserID, mb.Status)
+				}
+			}
+		case *events.RequestsClosed:
+			closed = true
+			if p.DenyPending && s.QueueLen() > 0 {
+				fail("requests denied, yet %d pending", s.QueueLen())
+			}
+		case *events.RequestsOpened:
+			closed = false
+		}
+		if got := s.Phase().String(); got != phase() {
+			fail("the state says the stage is %s, the log %s", got, phase())
+		}
+	}
 }
 
 // checkJoins replays the log and checks every event against the state just
@@ -532,18 +727,23 @@ func rosterOnStage(s *aggregate.State) []string {
 }
 
 // checkDeadlines: at now, nobody is on stage past their slot, accepted past
-// the invitation's deadline, holding a lapsed offer or disconnected past
+// the invitation's deadline, requested past RequestTTL, holding a lapsed offer or disconnected past
 // the grace, measured from the log's own events.
 func (m *policyMachine) checkDeadlines(t *rapid.T, s *aggregate.State, log []events.Envelope, now time.Time) {
 	set := s.Settings()
 	joined, accepted, disconnected := map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
+	requested := map[string]time.Time{}
 	for _, e := range log {
 		switch p := e.Payload.(type) {
 		case *events.StageJoined:
 			joined[e.Actor] = e.Time
+		case *events.BroughtOnStage:
+			joined[p.UserID] = e.Time
 		case *events.AccessRequested:
 			if p.AutoAccepted {
 				accepted[e.Actor] = e.Time
+			} else {
+				requested[e.Actor] = e.Time
 			}
 		case *events.AccessGranted:
 			for _, u := range p.Users {
@@ -573,6 +773,10 @@ func (m *policyMachine) checkDeadlines(t *rapid.T, s *aggregate.State, log []eve
 		case mem.Status == aggregate.AcceptedToJoinStage && set.InvitationTTL > 0 && !waiting[mem.UserID]:
 			if !now.Before(accepted[mem.UserID].Add(set.InvitationTTL)) {
 				t.Fatalf("%s accepted since %v past the TTL %v (now %v)", mem.UserID, accepted[mem.UserID], set.InvitationTTL, now)
+			}
+		case mem.Status == aggregate.RequestedToJoinStage && set.RequestTTL > 0:
+			if !now.Before(requested[mem.UserID].Add(set.RequestTTL)) {
+				t.Fatalf("%s requested at %v, past RequestTTL %v (now %v)", mem.UserID, requested[mem.UserID], set.RequestTTL, now)
 			}
 		}
 		if !mem.DisconnectedAt.IsZero() {
