@@ -106,6 +106,36 @@
 // changes the deadlines already running. A deadline is reached when now >=
 // deadline: at exactly the deadline the status has lapsed.
 //
+// # Stage controls
+//
+// Off by default, each one event (docs/stage-controls.md has the tables):
+//
+//   - Phases ([State.Phase]): a stage is live, or backstage while its
+//     settings say StartBackstage and no host has started or ended it
+//     (a request that would queue fails ErrBackstage), or ended.
+//     [StartStage] (StageStarted) takes it live from backstage or ended;
+//     [EndStage] (StageEnded) moves everyone on stage, accepted or
+//     requested OffStage in one event, and until a new start RequestAccess,
+//     Join, GrantAccess and BringOnStage fail ErrStageEnded.
+//   - Co-hosts ([Member.CoHost]): [PromoteCoHost] and [DemoteCoHost] by a
+//     host (CoHostPromoted, CoHostDemoted). A co-host lists, grants, denies
+//     and kicks like a host, but not a host or another co-host
+//     (ErrPermissionDenied for that target), and has none of the host's
+//     controls: Configure, the phases, the requests switch, co-hosts,
+//     bans, BringOnStage. The role ends with the membership.
+//   - The requests switch: [CloseRequests] (RequestsClosed; with
+//     DenyPending every pending request is denied in the same event) and
+//     [OpenRequests]. While closed, a request that would queue fails
+//     ErrRequestsClosed; pending requests stay.
+//   - Invitations: AccessGranted names the invited (granted with no
+//     request) in Invited; [Member.Invited]; [DeclineInvitation]
+//     (InvitationDeclined) declines an invitation or approval explicitly.
+//   - RequestTTL: a pending request that old lapses to OffStage (a
+//     RequestExpired lapse).
+//   - [BringOnStage] (BroughtOnStage): a host moves a user straight
+//     OnStage, only with AllowBringOnStage, never a NotAllowed or banned
+//     user, never past MaxOnStage (ErrStageFull, recording nothing).
+//
 // # Time, lapses and ticks
 //
 // Deadlines are compared with the now given to Decide; Evolve never looks at
@@ -114,7 +144,7 @@
 //   - Deciding a [Tick] at now records every lapse due by now ([DueLapses]),
 //     in deadline order, as one Lapsed event (none when nothing is due).
 //     Each lapse names the user, what lapsed (InvitationExpired, SlotEnded,
-//     SeatOfferLapsed, GraceExpired, BanExpired), when it began, its
+//     SeatOfferLapsed, GraceExpired, BanExpired, RequestExpired), when it began, its
 //     deadline, and the setting and value in force.
 //   - Evolve applies each lapse at its Deadline, not at the event's Time: a
 //     seat freed by a slot that ended at 14:05 is offered from 14:05, with

@@ -35,7 +35,7 @@ func drawCommand(t *rapid.T, i int) aggregate.Command {
 		return time.Duration(rapid.IntRange(0, 4).Draw(t, label)) * 10 * time.Second
 	}
 	var a aggregate.Action
-	switch rapid.IntRange(0, 16).Draw(t, "kind") {
+	switch rapid.IntRange(0, 24).Draw(t, "kind") {
 	case 0, 1:
 		p := perms()
 		if rapid.IntRange(0, 2).Draw(t, "makeHost") == 0 {
@@ -63,7 +63,8 @@ func drawCommand(t *rapid.T, i int) aggregate.Command {
 	case 12:
 		a = aggregate.Configure{Settings: aggregate.Settings{MaxOnStage: rapid.IntRange(0, 3).Draw(t, "cap"),
 			SeatOfferTTL: dur("offer"), InvitationTTL: dur("invitation"), SpeakingSlot: dur("slot"),
-			RequestCooldown: dur("cooldown"), ReconnectGrace: dur("grace")}}
+			RequestCooldown: dur("cooldown"), ReconnectGrace: dur("grace"), RequestTTL: dur("requestTTL"),
+			StartBackstage: rapid.Bool().Draw(t, "backstage"), AllowBringOnStage: rapid.Bool().Draw(t, "bring")}}
 	case 13:
 		var until time.Time
 		if rapid.Bool().Draw(t, "timed") {
@@ -78,6 +79,24 @@ func drawCommand(t *rapid.T, i int) aggregate.Command {
 		} else {
 			a = aggregate.Reconnect{UserID: user("user")}
 		}
+	case 17:
+		a = aggregate.StartStage{}
+	case 18:
+		a = aggregate.EndStage{}
+	case 19:
+		a = aggregate.CloseRequests{DenyPending: rapid.Bool().Draw(t, "deny")}
+	case 20:
+		a = aggregate.OpenRequests{}
+	case 21:
+		if rapid.Bool().Draw(t, "promote") {
+			a = aggregate.PromoteCoHost{UserID: user("user")}
+		} else {
+			a = aggregate.DemoteCoHost{UserID: user("user")}
+		}
+	case 22:
+		a = aggregate.DeclineInvitation{}
+	case 23:
+		a = aggregate.BringOnStage{UserID: user("user")}
 	default:
 		a = aggregate.Tick{}
 	}
