@@ -1,7 +1,9 @@
 // Package httpapi serves the stage engine over HTTP: the client SDK's
 // methods for the authenticated user (getAccessRequests, requestAccess,
 // cancelRequestAccess, grantAccess, denyAccess, join, leave, kick), the
-// stage roster, the user's status, the policy commands, the backend's
+// stage roster, the user's status, the policy commands, the stage
+// controls (start and end the stage, close and open requests, promote and
+// demote co-hosts, decline an invitation, bring a user on stage), the backend's
 // membership commands, and each user's live notifications as server-sent
 // events. Mount the [Handler] in any http.Server; docs/http.md lists every
 // route, and the OpenAPI description is served at GET /v1/openapi.json.
@@ -295,6 +297,13 @@ type BanBody struct {
 	Until time.Time `json:"until,omitzero"`
 }
 
+// CloseRequestsBody is the optional body of close requests: whether to
+// deny every pending request in the same event (absent or false: pending
+// requests stay).
+type CloseRequestsBody struct {
+	DenyPending bool `json:"denyPending,omitempty"`
+}
+
 // ParticipantBody is the body of add participant.
 type ParticipantBody struct {
 	User        string                `json:"user"`
@@ -381,6 +390,33 @@ func (h *Handler) routes() {
 	})
 	h.command("DELETE "+meetingPath+"/stage/bans/{user}", user, nil, func(ctx context.Context, m string, id auth.Identity, r *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
 		return h.eng.LiftBan(ctx, m, id.UserID, r.PathValue("user"), o...)
+	})
+
+	// The stage controls (docs/stage-controls.md): hosts, except decline,
+	// which is the invitee's own.
+	h.command("POST "+meetingPath+"/stage/start", user, nil, func(ctx context.Context, m string, id auth.Identity, _ *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.StartStage(ctx, m, id.UserID, o...)
+	})
+	h.command("POST "+meetingPath+"/stage/end", user, nil, func(ctx context.Context, m string, id auth.Identity, _ *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.EndStage(ctx, m, id.UserID, o...)
+	})
+	h.command("POST "+meetingPath+"/stage/requests/close", user, optional(func() any { return new(CloseRequestsBody) }), func(ctx context.Context, m string, id auth.Identity, _ *http.Request, b any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.CloseRequests(ctx, m, id.UserID, b.(*CloseRequestsBody).DenyPending, o...)
+	})
+	h.command("POST "+meetingPath+"/stage/requests/open", user, nil, func(ctx context.Context, m string, id auth.Identity, _ *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.OpenRequests(ctx, m, id.UserID, o...)
+	})
+	h.command("PUT "+meetingPath+"/stage/cohosts/{user}", user, nil, func(ctx context.Context, m string, id auth.Identity, r *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.PromoteCoHost(ctx, m, id.UserID, r.PathValue("user"), o...)
+	})
+	h.command("DELETE "+meetingPath+"/stage/cohosts/{user}", user, nil, func(ctx context.Context, m string, id auth.Identity, r *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.DemoteCoHost(ctx, m, id.UserID, r.PathValue("user"), o...)
+	})
+	h.command("POST "+meetingPath+"/stage/decline", user, nil, func(ctx context.Context, m string, id auth.Identity, _ *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.DeclineInvitation(ctx, m, id.UserID, o...)
+	})
+	h.command("POST "+meetingPath+"/stage/bring/{user}", user, nil, func(ctx context.Context, m string, id auth.Identity, r *http.Request, _ any, o []stage.ExecOption) (stage.Result, error) {
+		return h.eng.BringOnStage(ctx, m, id.UserID, r.PathValue("user"), o...)
 	})
 
 	// The backend's membership commands.

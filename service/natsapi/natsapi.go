@@ -99,7 +99,8 @@ type Request struct {
 	// Users are the targets of grantAccess, denyAccess and kick.
 	Users []string `json:"users,omitempty"`
 	// User is the target of the backend's membership commands, of
-	// banFromStage and liftBan, and (for the backend) of status.
+	// banFromStage, liftBan, promoteCoHost, demoteCoHost and bringOnStage,
+	// and (for the backend) of status.
 	User string `json:"user,omitempty"`
 	// Reason is the reason of denyAccess and kick.
 	Reason string `json:"reason,omitempty"`
@@ -109,6 +110,9 @@ type Request struct {
 	Settings *aggregate.Settings `json:"settings,omitempty"`
 	// Until ends banFromStage's ban (absent: until lifted).
 	Until time.Time `json:"until,omitzero"`
+	// DenyPending makes closeRequests deny every pending request in the
+	// same event (absent or false: pending requests stay).
+	DenyPending bool `json:"denyPending,omitempty"`
 	// CorrelationID is recorded in the command's events.
 	CorrelationID string `json:"correlationId,omitempty"`
 }
@@ -295,6 +299,30 @@ var endpoints = []endpoint{
 	}},
 	{"liftBan", userOnly, "user", "end a user's stage ban (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
 		return s.eng.LiftBan(ctx, r.Meeting, id.UserID, r.User, o...)
+	}},
+	{"startStage", userOnly, "", "take the stage live, from backstage or after it ended (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.StartStage(ctx, r.Meeting, id.UserID, o...)
+	}},
+	{"endStage", userOnly, "", "end the stage for everyone (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.EndStage(ctx, r.Meeting, id.UserID, o...)
+	}},
+	{"closeRequests", userOnly, "denyPending?", "close stage requests for the meeting, optionally denying the pending ones (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.CloseRequests(ctx, r.Meeting, id.UserID, r.DenyPending, o...)
+	}},
+	{"openRequests", userOnly, "", "open stage requests again (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.OpenRequests(ctx, r.Meeting, id.UserID, o...)
+	}},
+	{"promoteCoHost", userOnly, "user", "make a participant a co-host (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.PromoteCoHost(ctx, r.Meeting, id.UserID, r.User, o...)
+	}},
+	{"demoteCoHost", userOnly, "user", "take the co-host role from a participant (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.DemoteCoHost(ctx, r.Meeting, id.UserID, r.User, o...)
+	}},
+	{"declineInvitation", userOnly, "", "decline one's invitation or approved request", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.DeclineInvitation(ctx, r.Meeting, id.UserID, o...)
+	}},
+	{"bringOnStage", userOnly, "user", "move a user straight on stage, if the settings allow it (hosts)", func(ctx context.Context, s *server, id auth.Identity, r *Request, o []stage.ExecOption) (any, error) {
+		return s.eng.BringOnStage(ctx, r.Meeting, id.UserID, r.User, o...)
 	}},
 	{"roster", anyone, "", "the stage roster", func(ctx context.Context, s *server, _ auth.Identity, r *Request, _ []stage.ExecOption) (any, error) {
 		return s.eng.Roster(ctx, r.Meeting)
@@ -541,8 +569,9 @@ func (s *server) decode(e *endpoint, data []byte) (*Request, error) {
 		return false
 	}
 	present := map[string]bool{"users": req.Users != nil, "user": req.User != "", "reason": req.Reason != "",
-		"permissions": req.Permissions != nil, "settings": req.Settings != nil, "until": !req.Until.IsZero()}
-	for _, a := range []string{"users", "user", "reason", "permissions", "settings", "until"} {
+		"permissions": req.Permissions != nil, "settings": req.Settings != nil, "until": !req.Until.IsZero(),
+		"denyPending": req.DenyPending}
+	for _, a := range []string{"users", "user", "reason", "permissions", "settings", "until", "denyPending"} {
 		if present[a] && !has(a) {
 			return nil, fmt.Errorf("%w: %s takes no %q", ErrBadRequest, e.name, a)
 		}

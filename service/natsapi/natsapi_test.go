@@ -280,7 +280,7 @@ func TestService_discovery(t *testing.T) {
 		}
 	}
 	want := natsapi.Endpoints()
-	if !slices.Equal(names, want) || len(want) != 18 {
+	if !slices.Equal(names, want) || len(want) != 26 {
 		t.Fatalf("endpoints %v, want %v", names, want)
 	}
 }
