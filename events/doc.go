@@ -31,10 +31,17 @@
 // maxOnStage}, StageBanned {user, until, status}, BanLifted {user},
 // Disconnected {user, grace}, Reconnected {user}, and Lapsed {lapses: [{user,
 // kind, since, deadline, setting, limit, status}]}, where kind is one of
-// InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired and
-// durations are Go duration strings ("1m30s"). A lapse takes effect at its
-// deadline, not at the event's time. ParticipantLeft has an optional reason,
-// "Disconnected" when a disconnect with no reconnect grace removed the user.
+// InvitationExpired, SlotEnded, SeatOfferLapsed, GraceExpired, BanExpired,
+// RequestExpired and durations are Go duration strings ("1m30s"). A lapse
+// takes effect at its deadline, not at the event's time. ParticipantLeft has
+// an optional reason, "Disconnected" when a disconnect with no reconnect
+// grace removed the user.
+//
+// The stage-control events (schema 1 too; see docs/stage-controls.md):
+// StageStarted {from}, StageEnded {from, onStage, accepted, requests},
+// RequestsClosed {denyPending, denied}, RequestsOpened {}, CoHostPromoted
+// {user}, CoHostDemoted {user}, InvitationDeclined {invited}, BroughtOnStage
+// {user, status}; AccessGranted has an optional invited list.
 //
 // Decoding is strict: unknown fields, unknown types, another schema or a
 // payload of the wrong shape fail with [ErrMalformed], and so do a member
