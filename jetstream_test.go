@@ -89,7 +89,7 @@ func jsCommand(pick func(n int) int) aggregate.Command {
 		return ts
 	}
 	u := user()
-	switch pick(14) {
+	switch pick(19) {
 	case 0:
 		return aggregate.Command{Action: aggregate.AddParticipant{Participant: aggregate.Participant{UserID: u, Permissions: jsPreset(u)}}}
 	case 1:
@@ -108,6 +108,24 @@ func jsCommand(pick func(n int) int) aggregate.Command {
 		return aggregate.Command{Actor: u, Action: aggregate.Join{}}
 	case 12:
 		return aggregate.Command{Actor: u, Action: aggregate.Leave{}}
+	// The stage controls, mostly by the host; the stage ends rarely.
+	case 14:
+		if pick(3) == 0 {
+			return aggregate.Command{Actor: "host", Action: aggregate.EndStage{}}
+		}
+		return aggregate.Command{Actor: "host", Action: aggregate.StartStage{}}
+	case 15:
+		if pick(2) == 0 {
+			return aggregate.Command{Actor: "host", Action: aggregate.CloseRequests{DenyPending: pick(2) == 0}}
+		}
+		return aggregate.Command{Actor: "host", Action: aggregate.OpenRequests{}}
+	case 16:
+		if pick(2) == 0 {
+			return aggregate.Command{Actor: "host", Action: aggregate.PromoteCoHost{UserID: user()}}
+		}
+		return aggregate.Command{Actor: "host", Action: aggregate.DemoteCoHost{UserID: user()}}
+	case 17:
+		return aggregate.Command{Actor: u, Action: aggregate.DeclineInvitation{}}
 	default:
 		return aggregate.Command{Actor: u, Action: aggregate.Kick{Users: targets(), Reason: "time's up"}}
 	}
@@ -276,6 +294,13 @@ func jsInvariants(t jsT, s *aggregate.State) {
 	slices.Sort(queue)
 	if !slices.Equal(requested, queue) {
 		t.Errorf("meeting %s: queue %v, requested %v", s.MeetingID(), queue, requested)
+	}
+	if s.Phase() == aggregate.PhaseEnded {
+		for _, m := range s.Members() {
+			if m.Status != aggregate.OffStage {
+				t.Errorf("meeting %s: the stage ended, and %s is %v", s.MeetingID(), m.UserID, m.Status)
+			}
+		}
 	}
 }
 
