@@ -368,3 +368,32 @@ func TestWhatIf_stageControls(t *testing.T) {
 		t.Errorf("what-if grant by carol %+v", grant)
 	}
 }
+
+// A receipt is asked for a user's kicks and denials: the stage's end that
+// moved them off, and a closing of requests that denied theirs, count.
+func TestKicksAndDenials_stageControls(t *testing.T) {
+	log := controlled(t)
+	vs := func(evs []events.Envelope) []uint64 {
+		var out []uint64
+		for _, e := range evs {
+			out = append(out, e.Version)
+		}
+		return out
+	}
+	for user, want := range map[string][]uint64{"erin": {25, 30}, "bob": {30}, "dave": nil, "": {25, 30}} {
+		got, err := replay.KicksAndDenials(seq(log), user)
+		if err != nil || !slices.Equal(vs(got), want) {
+			t.Errorf("%q: %v %v, want %v", user, vs(got), err, want)
+		}
+	}
+	// A closing that denied nobody, an end that moved nobody: not decisions about anyone.
+	quiet := scripted(t, "quiet", []step{join("alice", host),
+		{time.Second, "alice", aggregate.CloseRequests{DenyPending: true}}, {2 * time.Second, "alice", aggregate.EndStage{}}})
+	if got, _ := replay.KicksAndDenials(seq(quiet), ""); len(got) != 0 {
+		t.Errorf("quiet meeting: %v", vs(got))
+	}
+	r, err := replay.MakeReceipt(context.Background(), seq(log), "controlled", 30)
+	if err != nil || r == nil {
+		t.Fatalf("receipt of the stage's end: %v", err)
+	}
+}
