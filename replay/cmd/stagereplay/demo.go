@@ -274,8 +274,6 @@ func (d *demo) do(actor string, a aggregate.Action) (uint64, error) {
 	return res.Seq, nil
 }
 
-func (d *demo) status(u string) aggregate.Status { return d.hist.State().Status(u) }
-
 // script runs the webinar and returns the position of the last event.
 func (d *demo) script(viewers, steps int) (uint64, error) {
 	var last uint64
