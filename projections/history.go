@@ -20,12 +20,15 @@ const (
 	EndRemoved      = "left-meeting"      // the backend removed them from the meeting
 	EndPermissions  = "permissions"       // a permission change took them off stage / out of the queue
 	EndBanned       = "banned"            // a host banned them from the stage
+	EndStageEnded   = "stage-ended"       // a host ended the stage for everyone (StageEnded)
+	EndBrought      = "brought-on-stage"  // a host brought the requester on stage (BroughtOnStage)
 	OutcomeGranted  = "granted"           // a host accepted the request
 	OutcomeDenied   = "denied"            // a host denied it
 	OutcomeCanceled = "cancelled"         // the requester withdrew it
 	OutcomeAuto     = "auto-accepted"     // the requester needed no approval
 	OutcomePending  = "pending"           // not settled yet
 	roleBackend     = "backend"           // actor of membership commands
+	roleCoHost      = "co-host"           // a participant a host promoted (CoHostPromoted)
 	roleOutsider    = "not a participant" // an actor the meeting does not know
 )
 
@@ -45,6 +48,9 @@ type Stint struct {
 	By string `json:"by,omitempty"`
 	// Reason is the recorded reason of a kick.
 	Reason string `json:"reason,omitempty"`
+	// BroughtBy is the host who brought the user on stage without their
+	// consent (BroughtOnStage); empty when they joined themselves.
+	BroughtBy string `json:"broughtBy,omitempty"`
 }
 
 // Duration returns how long the stint lasted, up to until while it is still open.
@@ -60,8 +66,11 @@ type RequestRecord struct {
 	UserID      string    `json:"user"`
 	RequestedAt time.Time `json:"requestedAt"`
 	Version     uint64    `json:"version"`
-	// Outcome is OutcomeGranted, OutcomeDenied, OutcomeCanceled, OutcomeAuto,
-	// OutcomePending, EndRemoved, EndPermissions, or another event's type.
+	// Outcome is OutcomeGranted, OutcomeDenied (by AccessDenied, or by
+	// RequestsClosed denying every pending request), OutcomeCanceled,
+	// OutcomeAuto, OutcomePending, EndRemoved, EndPermissions,
+	// EndStageEnded, EndBrought, a lapse's kind ("RequestExpired"), or
+	// another event's type.
 	Outcome string `json:"outcome"`
 	// DecidedAt is when it was settled, by whom (the host; the requester for
 	// a cancel; empty for the backend), in which version.
@@ -81,8 +90,8 @@ type HistoryEntry struct {
 	Time    time.Time   `json:"time"`
 	Type    events.Type `json:"type"`
 	Actor   string      `json:"actor,omitempty"`
-	// Role is the actor's role when the event happened: "host", "speaker"
-	// (Allowed), "viewer" (CanRequest), "viewer (not allowed)",
+	// Role is the actor's role when the event happened: "host", "co-host",
+	// "speaker" (Allowed), "viewer" (CanRequest), "viewer (not allowed)",
 	// "backend" (no actor) or "not a participant".
 	Role string `json:"role"`
 	// Users are the users the event is about.
@@ -92,14 +101,70 @@ type HistoryEntry struct {
 	Text string `json:"text"`
 }
 
+// StagePeriod is one of the stage's own periods: a time it was backstage,
+// live or ended (see [aggregate.State.Phase]).
+type StagePeriod struct {
+	Phase aggregate.Phase `json:"phase"`
+	// Start is when the period began, at which version; By is who began it:
+	// the host who started or ended the stage or changed the settings
+	// (StartBackstage), empty for the meeting's start.
+	Start        time.Time `json:"start"`
+	StartVersion uint64    `json:"startVersion"`
+	By           string    `json:"by,omitempty"`
+	// End is when the next period began (zero while it lasts).
+	End        time.Time `json:"end,omitzero"`
+	EndVersion uint64    `json:"endVersion,omitempty"`
+}
+
+// Duration returns how long the period lasted, up to until while it lasts.
+func (p StagePeriod) Duration(until time.Time) time.Duration {
+	if !p.End.IsZero() {
+		until = p.End
+	}
+	return until.Sub(p.Start)
+}
+
+// RequestsClosure is a time a host closed requests for the whole meeting
+// (RequestsClosed), until one opened them again (RequestsOpened).
+type RequestsClosure struct {
+	Closed        time.Time `json:"closed"`
+	ClosedVersion uint64    `json:"closedVersion"`
+	ClosedBy      string    `json:"closedBy"`
+	// Denied lists the pending requests the closing denied (the host chose
+	// DenyPending), sorted.
+	Denied []string `json:"denied,omitempty"`
+	// Opened is when requests opened again (zero while closed).
+	Opened        time.Time `json:"opened,omitzero"`
+	OpenedVersion uint64    `json:"openedVersion,omitempty"`
+	OpenedBy      string    `json:"openedBy,omitempty"`
+}
+
+// Duration returns how long requests stayed closed, up to until while they are.
+func (c RequestsClosure) Duration(until time.Time) time.Duration {
+	if !c.Opened.IsZero() {
+		until = c.Opened
+	}
+	return until.Sub(c.Closed)
+}
+
 // History is a meeting's audit trail: every event in words, every interval
-// on stage, every request and its outcome. Build it with [NewHistory] and
-// [History.Apply], or [HistoryOf]; the zero value is not usable.
+// on stage, every request and its outcome, and the stage's own periods.
+// Build it with [NewHistory] and [History.Apply], or [HistoryOf]; the zero
+// value is not usable.
 type History struct {
 	MeetingID string          `json:"meeting"`
 	Entries   []HistoryEntry  `json:"entries"`
 	Stints    []Stint         `json:"stints"`
 	Requests  []RequestRecord `json:"requests"`
+	// Periods are the stage's phases in order (backstage, live, ended),
+	// from the first event on; the last one lasts. A meeting that never
+	// used the stage controls has one, live. A period that lasted no time
+	// (a meeting configured to start backstage at its first instant) is
+	// not kept.
+	Periods []StagePeriod `json:"periods"`
+	// Closures are the times requests were closed for the whole meeting,
+	// in order (nil when never).
+	Closures []RequestsClosure `json:"requestsClosed,omitempty"`
 	// Start and End are the times of the first and last event.
 	Start time.Time `json:"start,omitzero"`
 	End   time.Time `json:"end,omitzero"`
@@ -112,7 +177,7 @@ type History struct {
 // NewHistory returns the empty history of a meeting.
 func NewHistory(meetingID string) *History {
 	return &History{MeetingID: meetingID, Entries: []HistoryEntry{}, Stints: []Stint{}, Requests: []RequestRecord{},
-		state: aggregate.NewState(meetingID), openStint: map[string]int{}, openReq: map[string]int{}}
+		Periods: []StagePeriod{}, state: aggregate.NewState(meetingID), openStint: map[string]int{}, openReq: map[string]int{}}
 }
 
 // HistoryOf folds evs (one meeting's events, in order) into a history.
@@ -141,8 +206,42 @@ func (h *History) Apply(e *events.Envelope) {
 		Seq: e.Seq, Version: e.Version, Time: e.Time, Type: e.Type, Actor: e.Actor,
 		Role: Role(before, e.Actor), Users: slices.Clone(e.Users()), Text: h.describe(before, e),
 	})
+	wasOpen, _ := h.state.RequestsOpen()
 	for _, t := range step(h.state, e) {
 		h.transition(e, t)
+	}
+	h.periods(e, wasOpen)
+}
+
+// periods follows the stage's phase and the requests switch after e.
+func (h *History) periods(e *events.Envelope, wasOpen bool) {
+	ph := h.state.Phase()
+	switch n := len(h.Periods); {
+	case n == 0:
+		h.Periods = append(h.Periods, StagePeriod{Phase: ph, Start: e.Time, StartVersion: e.Version})
+	case h.Periods[n-1].Phase == ph:
+	case h.Periods[n-1].Start.Equal(e.Time):
+		// It lasted no time: the new phase replaces it.
+		h.Periods[n-1] = StagePeriod{Phase: ph, Start: e.Time, StartVersion: e.Version, By: e.Actor}
+		if n > 1 && h.Periods[n-2].Phase == ph {
+			h.Periods = h.Periods[:n-1]
+			h.Periods[n-2].End, h.Periods[n-2].EndVersion = time.Time{}, 0
+		}
+	default:
+		h.Periods[n-1].End, h.Periods[n-1].EndVersion = e.Time, e.Version
+		h.Periods = append(h.Periods, StagePeriod{Phase: ph, Start: e.Time, StartVersion: e.Version, By: e.Actor})
+	}
+	open, _ := h.state.RequestsOpen()
+	switch {
+	case wasOpen && !open:
+		c := RequestsClosure{Closed: e.Time, ClosedVersion: e.Version, ClosedBy: e.Actor}
+		if p, ok := e.Payload.(*events.RequestsClosed); ok {
+			c.Denied = slices.Clone(p.Denied)
+		}
+		h.Closures = append(h.Closures, c)
+	case !wasOpen && open && len(h.Closures) > 0:
+		c := &h.Closures[len(h.Closures)-1]
+		c.Opened, c.OpenedVersion, c.OpenedBy = e.Time, e.Version, e.Actor
 	}
 }
 
@@ -163,7 +262,11 @@ func (h *History) transition(e *events.Envelope, t transition) {
 	}
 	if t.To == aggregate.OnStage {
 		h.openStint[t.UserID] = len(h.Stints)
-		h.Stints = append(h.Stints, Stint{UserID: t.UserID, Joined: e.Time, JoinedVersion: e.Version})
+		st := Stint{UserID: t.UserID, Joined: e.Time, JoinedVersion: e.Version}
+		if e.Type == events.TypeBroughtOnStage {
+			st.BroughtBy = e.Actor
+		}
+		h.Stints = append(h.Stints, st)
 	}
 	if t.From == aggregate.RequestedToJoinStage {
 		if i, ok := h.openReq[t.UserID]; ok {
@@ -205,6 +308,12 @@ func endOf(e *events.Envelope, user string) string {
 		return OutcomeCanceled
 	case events.TypeStageBanned:
 		return EndBanned
+	case events.TypeStageEnded:
+		return EndStageEnded
+	case events.TypeRequestsClosed:
+		return OutcomeDenied
+	case events.TypeBroughtOnStage:
+		return EndBrought
 	case events.TypeLapsed:
 		if p, ok := e.Payload.(*events.Lapsed); ok {
 			for _, l := range p.Lapses {
@@ -218,10 +327,12 @@ func endOf(e *events.Envelope, user string) string {
 }
 
 // ForUser returns the part of the history about user: the events they
-// caused or were named in, their stints and their requests.
+// caused or were named in, their stints and their requests, with the
+// stage's periods and closures (the meeting's, not theirs).
 func (h *History) ForUser(user string) *History {
 	out := &History{MeetingID: h.MeetingID, Start: h.Start, End: h.End,
-		Entries: []HistoryEntry{}, Stints: []Stint{}, Requests: []RequestRecord{}}
+		Entries: []HistoryEntry{}, Stints: []Stint{}, Requests: []RequestRecord{},
+		Periods: slices.Clone(h.Periods), Closures: slices.Clone(h.Closures)}
 	for _, e := range h.Entries {
 		if e.Actor == user || slices.Contains(e.Users, user) {
 			out.Entries = append(out.Entries, e)
@@ -255,9 +366,9 @@ func (h *History) Users() []string {
 	return out
 }
 
-// Role names user's role in state s: "host", "speaker" (Allowed),
-// "viewer" (CanRequest), "viewer (not allowed)", "backend" for the empty
-// actor, or "not a participant".
+// Role names user's role in state s: "host", "co-host" (a participant a
+// host promoted), "speaker" (Allowed), "viewer" (CanRequest), "viewer (not
+// allowed)", "backend" for the empty actor, or "not a participant".
 func Role(s *aggregate.State, user string) string {
 	if user == "" {
 		return roleBackend
@@ -265,6 +376,9 @@ func Role(s *aggregate.State, user string) string {
 	m, ok := s.Member(user)
 	if !ok {
 		return roleOutsider
+	}
+	if m.CoHost && !m.IsHost() {
+		return roleCoHost
 	}
 	return roleOf(m.Permissions)
 }
@@ -332,7 +446,9 @@ func (h *History) describe(s *aggregate.State, e *events.Envelope) string {
 	case *events.AccessGranted:
 		var granted, invited []string
 		for _, u := range p.Users {
-			if s.Status(u) == aggregate.RequestedToJoinStage {
+			// The event names the invited (Invited); a grant recorded
+			// before it did has none, and the state before tells.
+			if !slices.Contains(p.Invited, u) && (len(p.Invited) > 0 || s.Status(u) == aggregate.RequestedToJoinStage) {
 				granted = append(granted, u+"'s request"+waited(u))
 			} else {
 				invited = append(invited, u)
@@ -399,6 +515,92 @@ func (h *History) describe(s *aggregate.State, e *events.Envelope) string {
 		fmt.Fprintf(&b, "%s's connection dropped (keeps their place for %s)", p.UserID, FormatDuration(time.Duration(p.Grace)))
 	case *events.Reconnected:
 		fmt.Fprintf(&b, "%s reconnected", p.UserID)
+	case *events.StageStarted:
+		switch p.From {
+		case events.PhaseBackstage:
+			fmt.Fprintf(&b, "%s started the stage: live after %s backstage", who, FormatDuration(e.Time.Sub(s.PhaseSince())))
+		case events.PhaseEnded:
+			fmt.Fprintf(&b, "%s started the stage again: live, %s after it ended", who, FormatDuration(e.Time.Sub(s.PhaseSince())))
+		default:
+			fmt.Fprintf(&b, "%s started the stage (from %s)", who, p.From)
+		}
+	case *events.StageEnded:
+		fmt.Fprintf(&b, "%s ended the stage for everyone", who)
+		if p.From == events.PhaseBackstage {
+			b.WriteString(" (it was backstage)")
+		}
+		var parts []string
+		if len(p.OnStage) > 0 {
+			var on []string
+			for _, u := range p.OnStage {
+				if f := onFor(u); f != "" {
+					u += " (" + f[1:] + ")"
+				}
+				on = append(on, u)
+			}
+			parts = append(parts, "moved off the stage "+strings.Join(on, ", "))
+		}
+		if len(p.Accepted) > 0 {
+			var acc []string
+			for _, u := range p.Accepted {
+				if m, _ := s.Member(u); m.Invited {
+					acc = append(acc, u+"'s invitation")
+				} else {
+					acc = append(acc, u+"'s approved request")
+				}
+			}
+			parts = append(parts, "withdrew "+strings.Join(acc, ", "))
+		}
+		if len(p.Requests) > 0 {
+			var reqs []string
+			for _, u := range p.Requests {
+				reqs = append(reqs, u+"'s request"+waited(u))
+			}
+			parts = append(parts, "closed "+strings.Join(reqs, ", "))
+		}
+		if len(parts) == 0 {
+			b.WriteString(": nobody was on stage, accepted or waiting")
+		} else {
+			b.WriteString(": " + strings.Join(parts, "; "))
+		}
+	case *events.RequestsClosed:
+		fmt.Fprintf(&b, "%s closed requests for the whole meeting", who)
+		switch {
+		case p.DenyPending && len(p.Denied) > 0:
+			var parts []string
+			for _, u := range p.Denied {
+				parts = append(parts, u+"'s request"+waited(u))
+			}
+			fmt.Fprintf(&b, " and denied every pending one: %s", strings.Join(parts, ", "))
+		case p.DenyPending:
+			b.WriteString(" and denied every pending one (none was)")
+		case s.QueueLen() > 0:
+			var q []string
+			for _, m := range s.Queue() {
+				q = append(q, m.UserID)
+			}
+			fmt.Fprintf(&b, "; the pending requests stay (%s)", strings.Join(q, ", "))
+		}
+	case *events.RequestsOpened:
+		fmt.Fprintf(&b, "%s opened requests", who)
+		if _, since := s.RequestsOpen(); !since.IsZero() {
+			fmt.Fprintf(&b, " (closed for %s)", FormatDuration(e.Time.Sub(since)))
+		}
+	case *events.CoHostPromoted:
+		fmt.Fprintf(&b, "%s made %s a co-host", who, p.UserID)
+	case *events.CoHostDemoted:
+		fmt.Fprintf(&b, "%s took %s's co-host role", who, p.UserID)
+	case *events.InvitationDeclined:
+		if p.Invited {
+			fmt.Fprintf(&b, "%s declined the invitation", who)
+		} else {
+			fmt.Fprintf(&b, "%s declined their approved request", who)
+		}
+	case *events.BroughtOnStage:
+		fmt.Fprintf(&b, "%s brought %s on stage without their consent (the settings allow it)", who, p.UserID)
+		if st := aggregate.ParseStatus(p.Status); st != aggregate.OffStage && st != 0 {
+			fmt.Fprintf(&b, "; was %s%s", p.Status, waited(p.UserID))
+		}
 	case *events.Lapsed:
 		var parts []string
 		for _, l := range p.Lapses {
@@ -432,11 +634,17 @@ func describeSettings(s events.Settings) string {
 	}{
 		{"seat offers last", s.SeatOfferTTL}, {"invitations last", s.InvitationTTL},
 		{"speaking slots of", s.SpeakingSlot}, {"request cooldown", s.RequestCooldown},
-		{"reconnect grace", s.ReconnectGrace},
+		{"reconnect grace", s.ReconnectGrace}, {"requests last", s.RequestTTL},
 	} {
 		if d.d > 0 {
 			parts = append(parts, d.name+" "+FormatDuration(d.d))
 		}
+	}
+	if s.StartBackstage {
+		parts = append(parts, "the stage starts backstage")
+	}
+	if s.AllowBringOnStage {
+		parts = append(parts, "hosts may bring users on stage")
 	}
 	return strings.Join(parts, ", ")
 }
@@ -454,6 +662,8 @@ func describeLapse(l events.Lapse) string {
 		return fmt.Sprintf("%s did not reconnect within %s and left the meeting", l.UserID, after)
 	case events.BanExpired:
 		return fmt.Sprintf("%s's stage ban ended after %s", l.UserID, after)
+	case events.RequestExpired:
+		return fmt.Sprintf("%s's request expired after %s", l.UserID, after)
 	}
 	return fmt.Sprintf("%s: %s lapsed after %s", l.UserID, l.Kind, after)
 }

@@ -451,15 +451,25 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 
 // KicksAndDenials returns the events of evs (one meeting's, or a log's)
 // that kicked userID off the stage or denied their request, in order: the
-// events a receipt is usually asked for. With userID "" it returns every
-// kick and denial.
+// events a receipt is usually asked for. A host's decision about the whole
+// meeting counts for the users it moved: a StageEnded that took them off
+// the stage (or withdrew their acceptance, or closed their request), a
+// RequestsClosed that denied their pending request. With userID "" it
+// returns every such event (a StageEnded or RequestsClosed only when it
+// moved someone).
 func KicksAndDenials(evs iter.Seq2[events.Envelope, error], userID string) ([]events.Envelope, error) {
 	var out []events.Envelope
 	for e, err := range evs {
 		if err != nil {
 			return out, err
 		}
-		if e.Type != events.TypeKicked && e.Type != events.TypeAccessDenied {
+		switch e.Type {
+		case events.TypeKicked, events.TypeAccessDenied:
+		case events.TypeStageEnded, events.TypeRequestsClosed:
+			if len(e.Users()) == 0 {
+				continue
+			}
+		default:
 			continue
 		}
 		if userID == "" || slices.Contains(e.Users(), userID) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/productdb/stage/aggregate"
 	"github.com/productdb/stage/events"
 	"github.com/productdb/stage/projections"
 )
@@ -39,7 +40,7 @@ const (
 	MarkAuto        = "auto-accepted" // AccessRequested, no approval needed
 	MarkGranted     = "granted"       // AccessGranted answering a request
 	MarkInvited     = "invited"       // AccessGranted with no request: an invitation
-	MarkDeclined    = "declined"      // StageLeft declining an invitation
+	MarkDeclined    = "declined"      // InvitationDeclined, or StageLeft declining an invitation
 	MarkLeft        = "left"          // StageLeft off the stage
 	MarkCancelled   = "cancelled"     // AccessRequestCancelled
 	MarkDenied      = "denied"        // AccessDenied
@@ -47,7 +48,7 @@ const (
 	MarkBanned      = "banned"        // StageBanned
 	MarkBanLifted   = "ban-lifted"    // BanLifted
 	MarkWaitlisted  = "waitlisted"    // SeatWaitlisted
-	MarkLapsed      = "lapsed"        // Lapsed (slot ended, invitation or seat offer expired, ...)
+	MarkLapsed      = "lapsed"        // Lapsed (slot ended, invitation, request or seat offer expired, ...)
 	MarkDisconnect  = "disconnected"  // Disconnected
 	MarkReconnect   = "reconnected"   // Reconnected
 	MarkEntered     = "entered"       // ParticipantJoined: entered the meeting
@@ -56,6 +57,28 @@ const (
 	MarkSettings    = "settings"      // SettingsChanged, on the host's row
 	MarkDecision    = "decision"      // on a host's row: they granted, denied, kicked, banned or lifted a ban
 	MarkOther       = "other"         // an event type added later
+
+	// The stage controls. A meeting-wide event (the stage started or
+	// ended, requests closed or opened) is a mark of its own kind on the
+	// host's row, where others' events are a MarkDecision; StageEnded is
+	// also a MarkStageEnded on the row of each user it moved off, and a
+	// RequestsClosed that denied the pending requests a MarkDenied on each
+	// of their rows.
+	MarkStageStarted   = "stage-started"    // StageStarted, on the host's row
+	MarkStageEnded     = "stage-ended"      // StageEnded: on the host's row and each user moved off
+	MarkRequestsClosed = "requests-closed"  // RequestsClosed, on the host's row
+	MarkRequestsOpened = "requests-opened"  // RequestsOpened, on the host's row
+	MarkCoHost         = "co-host"          // CoHostPromoted
+	MarkCoHostEnded    = "co-host-ended"    // CoHostDemoted
+	MarkBrought        = "brought-on-stage" // BroughtOnStage: the start of a stint the user did not choose
+
+	// The stage's own periods, drawn as bands behind the rows: backstage
+	// and ended (a live stage is the plain background), and along the top
+	// the times requests were closed. Each band carries data-start and
+	// data-end (RFC 3339).
+	BandBackstage      = "backstage"
+	BandEnded          = "ended"
+	BandRequestsClosed = "requests-closed-band"
 )
 
 // markStyle is how one kind of mark looks, and what the legend says of it.
@@ -94,7 +117,7 @@ var marks = []struct {
 	{MarkBanned, markStyle{"banned from the stage", pathMark("banned", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m1.5-3.5l7 7")}},
 	{MarkBanLifted, markStyle{"ban lifted", pathMark("ban-lifted", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0")}},
 	{MarkWaitlisted, markStyle{"seat waitlisted (stage full)", pathMark("waitlisted", "M%.1f %.1fm-4 -5h8l-8 10h8z")}},
-	{MarkLapsed, markStyle{"lapsed (slot, invitation, offer, grace, ban)", pathMark("lapsed", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m5 0v-3.5m0 3.5h3")}},
+	{MarkLapsed, markStyle{"lapsed (slot, invitation, request, offer, grace, ban)", pathMark("lapsed", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m5 0v-3.5m0 3.5h3")}},
 	{MarkDisconnect, markStyle{"connection dropped", pathMark("disconnected", "M%.1f %.1fm-3.5 -3.5h7v7h-7z")}},
 	{MarkReconnect, markStyle{"reconnected", pathMark("reconnected", "M%.1f %.1fm-3.5 -3.5h7v7h-7z")}},
 	{MarkEntered, markStyle{"entered the meeting", pathMark("entered", "M%.1f %.1fm3 -6h-3v12h3")}},
@@ -102,6 +125,13 @@ var marks = []struct {
 	{MarkPermissions, markStyle{"permissions changed", pathMark("permissions", "M%.1f %.1fm0 -5l5 5l-5 5l-5-5z")}},
 	{MarkSettings, markStyle{"settings changed", pathMark("settings", "M%.1f %.1fm-5 0l2.5 -4.3h5l2.5 4.3l-2.5 4.3h-5z")}},
 	{MarkDecision, markStyle{"a host's decision", pathMark("decision", "M%.1f %.1fm-3.5 -3h7l-3.5 6z")}},
+	{MarkStageStarted, markStyle{"stage started", pathMark("stage-started", "M%.1f %.1fm-5 -6h2v12h-2zm4 0l8 6l-8 6z")}},
+	{MarkStageEnded, markStyle{"stage ended for everyone", pathMark("stage-ended", "M%.1f %.1fm-5 -5h10v10h-10z")}},
+	{MarkRequestsClosed, markStyle{"a host closed requests", pathMark("requests-closed", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m2 0h6")}},
+	{MarkRequestsOpened, markStyle{"a host opened requests", pathMark("requests-opened", "M%.1f %.1fm-5 0a5 5 0 1 0 10 0a5 5 0 1 0-10 0m2 0h6m-3-3v6")}},
+	{MarkCoHost, markStyle{"made co-host", pathMark("co-host", "M%.1f %.1fm0 -6l1.8 3.8l4.2 .6l-3 2.9l.7 4.2l-3.7-2l-3.7 2l.7-4.2l-3-2.9l4.2-.6z")}},
+	{MarkCoHostEnded, markStyle{"co-host role taken", pathMark("co-host-ended", "M%.1f %.1fm0 -6l1.8 3.8l4.2 .6l-3 2.9l.7 4.2l-3.7-2l-3.7 2l.7-4.2l-3-2.9l4.2-.6z")}},
+	{MarkBrought, markStyle{"brought on stage by a host", pathMark("brought", "M%.1f %.1fm-5 5l5-10l5 10l-5-3z")}},
 	{MarkOther, markStyle{"other event", pathMark("other", "M%.1f %.1fm0 -4l4 4l-4 4l-4-4z")}},
 }
 
@@ -120,7 +150,17 @@ const timelineStyle = `.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill
 	`.left{fill:none;stroke:#222;stroke-width:2}.banned{fill:none;stroke:#000;stroke-width:2}.ban-lifted{fill:none;stroke:#000;stroke-width:1.5;stroke-dasharray:2 2}` +
 	`.waitlisted{fill:#8e44ad}.lapsed{fill:#fff;stroke:#a0522d;stroke-width:1.5}.disconnected{fill:#fff;stroke:#777;stroke-width:1.5}.reconnected{fill:#777}` +
 	`.entered,.left-meeting{fill:none;stroke:#17867e;stroke-width:2}.permissions{fill:#fff;stroke:#3f51b5;stroke-width:1.5}.settings{fill:#555}` +
-	`.decision{fill:#1a237e}.other{fill:#e91e63}.grid{stroke:#e4e4e4}.axis{fill:#555}.name{fill:#222}.host{font-weight:bold}`
+	`.decision{fill:#1a237e}.other{fill:#e91e63}.grid{stroke:#e4e4e4}.axis{fill:#555}.name{fill:#222}.host{font-weight:bold}` +
+	`.stage-started{fill:#2e7d32}.stage-ended{fill:#37474f}.requests-closed,.requests-opened{fill:#fff;stroke:#e65100;stroke-width:1.5}` +
+	`.co-host{fill:#6a1b9a}.co-host-ended{fill:#fff;stroke:#6a1b9a;stroke-width:1.2}.brought{fill:#00838f}` +
+	`.backstage{fill:#fff3cd}.ended{fill:#e8e8e8}.closed{fill:#e65100;opacity:.45}`
+
+// meetingWide are the events about the whole meeting: on the host's row
+// they are a mark of their own kind, not a MarkDecision.
+var meetingWide = map[events.Type]string{
+	events.TypeStageStarted: MarkStageStarted, events.TypeStageEnded: MarkStageEnded,
+	events.TypeRequestsClosed: MarkRequestsClosed, events.TypeRequestsOpened: MarkRequestsOpened,
+}
 
 // WriteTimeline draws a meeting's history as a self-contained SVG (no
 // scripts, fonts or links to fetch): one row per user who was on stage,
@@ -131,11 +171,14 @@ const timelineStyle = `.stint{fill:#3b7dd8}.stint.kicked{fill:#d8553b}.wait{fill
 // mark of its own kind for every event about a drawn user (see MarkRequest
 // and the other Mark constants), explained in the legend. Each mark carries
 // a <title> (a tooltip in browsers) and data-kind, data-user and
-// data-version attributes for tools; a host's decision mark carries
-// data-by-version instead, so that data-version and data-user name each
+// data-version attributes for tools; a host's decision mark (and a
+// meeting-wide event's mark on the host's row) carries data-by-version instead, so that data-version and data-user name each
 // event once per user it concerns. The root element's data-start and
 // data-end (RFC 3339) and data-x0 and data-x1 (pixels) map times to x, and
 // data-top and data-bottom bound the rows, for tools that draw over it.
+// The stage's own periods are shaded behind the rows (backstage, ended;
+// see BandBackstage), and the times requests were closed are a strip
+// along the top (BandRequestsClosed), each with a <title>.
 func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error {
 	if h == nil {
 		return fmt.Errorf("replay: WriteTimeline: %w", ErrNoHistory)
@@ -228,6 +271,10 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 			class += " kicked"
 		}
 		how := "still on stage"
+		version := s.JoinedVersion
+		if s.BroughtBy != "" {
+			version = 0 // the brought-on-stage mark names the event
+		}
 		if !s.Left.IsZero() {
 			how = s.End
 			if s.By != "" {
@@ -235,8 +282,12 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 			}
 			stintEnd[[2]any{s.UserID, s.LeftVersion}] = true
 		}
+		brought := ""
+		if s.BroughtBy != "" {
+			brought = ", brought by " + s.BroughtBy
+		}
 		bar(class, MarkStint, s.UserID, s.Joined, until, 14,
-			fmt.Sprintf("%s on stage %s–%s (%s), %s", s.UserID, clock(s.Joined), clock(until), projections.FormatDuration(until.Sub(s.Joined)), how), s.JoinedVersion)
+			fmt.Sprintf("%s on stage %s–%s (%s%s), %s", s.UserID, clock(s.Joined), clock(until), projections.FormatDuration(until.Sub(s.Joined)), brought, how), version)
 	}
 	requested := map[[2]any]projections.RequestRecord{} // {user, version} of a request
 	decided := map[[2]any]bool{}                        // {user, version} of a decision on a request
@@ -299,14 +350,67 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 				kind = MarkPermissions
 			case events.TypeSettingsChanged:
 				kind = MarkSettings
+			case events.TypeStageEnded:
+				kind = MarkStageEnded
+			case events.TypeRequestsClosed:
+				kind = MarkDenied // the pending requests it denied
+			case events.TypeCoHostPromoted:
+				kind = MarkCoHost
+			case events.TypeCoHostDemoted:
+				kind = MarkCoHostEnded
+			case events.TypeInvitationDeclined:
+				kind = MarkDeclined
+			case events.TypeBroughtOnStage:
+				kind = MarkBrought
 			default:
 				kind = MarkOther
 			}
 			mark(kind, u, en.Version, false, en.Time, tip)
 		}
 		if _, ok := row[en.Actor]; ok && en.Actor != "" && !slices.Contains(en.Users, en.Actor) {
-			mark(MarkDecision, en.Actor, en.Version, true, en.Time, tip)
+			kind, ok := meetingWide[en.Type]
+			if !ok {
+				kind = MarkDecision
+			}
+			mark(kind, en.Actor, en.Version, true, en.Time, tip)
 		}
+	}
+
+	// The stage's periods: bands behind the rows, and a strip along the
+	// top while requests were closed.
+	bottom := top + len(rows)*rowH
+	var bands strings.Builder
+	band := func(class, kind string, from, until time.Time, y0, y1 int, tip string) {
+		used[kind] = true
+		fmt.Fprintf(&bands, `<rect class="%s" data-kind="%s" data-start="%s" data-end="%s" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`+"\n",
+			class, kind, from.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano), x(from), y0, max(x(until)-x(from), 1), y1-y0, esc(tip))
+	}
+	for _, pe := range h.Periods {
+		until := pe.End
+		if until.IsZero() {
+			until = end
+		}
+		tip := fmt.Sprintf("%s–%s (%s)", clock(pe.Start), clock(until), projections.FormatDuration(until.Sub(pe.Start)))
+		if pe.By != "" {
+			tip += ", by " + pe.By
+		}
+		switch pe.Phase {
+		case aggregate.PhaseBackstage:
+			band("backstage", BandBackstage, pe.Start, until, top-12, bottom, "backstage "+tip)
+		case aggregate.PhaseEnded:
+			band("ended", BandEnded, pe.Start, until, top-12, bottom, "stage ended "+tip)
+		}
+	}
+	for _, c := range h.Closures {
+		until := c.Opened
+		if until.IsZero() {
+			until = end
+		}
+		tip := fmt.Sprintf("requests closed %s–%s (%s), by %s", clock(c.Closed), clock(until), projections.FormatDuration(until.Sub(c.Closed)), c.ClosedBy)
+		if len(c.Denied) > 0 {
+			tip += ", denying " + strings.Join(c.Denied, ", ")
+		}
+		band("closed", BandRequestsClosed, c.Closed, until, top-16, top-12, tip)
 	}
 
 	// The picture: header, axis, names, the bars and marks, the legend.
@@ -320,6 +424,15 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 	}
 	if used[MarkAccepted] {
 		legend = append(legend, `<rect class="accepted" x="0" y="-5" width="22" height="10" rx="2"/>`, "accepted, not on stage yet")
+	}
+	if used[BandBackstage] {
+		legend = append(legend, `<rect class="backstage" x="0" y="-6" width="22" height="12"/>`, "backstage")
+	}
+	if used[BandEnded] {
+		legend = append(legend, `<rect class="ended" x="0" y="-6" width="22" height="12"/>`, "stage ended")
+	}
+	if used[BandRequestsClosed] {
+		legend = append(legend, `<rect class="closed" x="0" y="-2" width="22" height="4"/>`, "requests closed (period)")
 	}
 	for _, m := range marks {
 		if used[m.kind] {
@@ -337,7 +450,6 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 		legendAt[i/2] = [2]int{lx, lrows - 1}
 		lx += wd
 	}
-	bottom := top + len(rows)*rowH
 	height := bottom + 44 + lrows*legRow + 10
 
 	bw := bufio.NewWriter(w)
@@ -348,6 +460,7 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 	q(`<title>%s</title>`+"\n", esc(o.Title))
 	q("<style>%s</style>\n", timelineStyle)
 	q(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
+	bw.WriteString(bands.String())
 	q(`<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>`+"\n", left, esc(o.Title))
 	q(`<text x="%d" y="44" class="axis">%s – %s UTC, %s</text>`+"\n", left,
 		esc(start.UTC().Format("2006-01-02 15:04:05")), esc(end.UTC().Format("15:04:05")), esc(subtitle(h)))
@@ -370,7 +483,7 @@ func WriteTimeline(w io.Writer, h *projections.History, o TimelineOptions) error
 
 	hosts := map[string]bool{}
 	for _, e := range h.Entries {
-		if e.Role == "host" {
+		if e.Role == "host" || e.Role == "co-host" {
 			hosts[e.Actor] = true
 		}
 	}
@@ -436,7 +549,8 @@ func acceptances(h *projections.History) []acceptance {
 			if i, ok := open[u]; ok {
 				switch en.Type {
 				case events.TypeStageJoined, events.TypeStageLeft, events.TypeKicked, events.TypeLapsed, events.TypeStageBanned,
-					events.TypeSeatWaitlisted, events.TypeParticipantLeft, events.TypePermissionsChanged, events.TypeAccessDenied:
+					events.TypeSeatWaitlisted, events.TypeParticipantLeft, events.TypePermissionsChanged, events.TypeAccessDenied,
+					events.TypeStageEnded, events.TypeInvitationDeclined, events.TypeBroughtOnStage:
 					out[i].until = en.Time
 					out[i].how = acceptanceEnd[en.Type]
 					delete(open, u)
@@ -458,7 +572,8 @@ var acceptanceEnd = map[events.Type]string{
 	events.TypeStageJoined: "then joined", events.TypeStageLeft: "then declined", events.TypeKicked: "revoked by a kick",
 	events.TypeLapsed: "then lapsed", events.TypeStageBanned: "ended by a ban", events.TypeSeatWaitlisted: "then waitlisted (stage full)",
 	events.TypeParticipantLeft: "then left the meeting", events.TypePermissionsChanged: "ended by a permission change",
-	events.TypeAccessDenied: "then denied",
+	events.TypeAccessDenied: "then denied", events.TypeStageEnded: "withdrawn: the stage ended",
+	events.TypeInvitationDeclined: "then declined", events.TypeBroughtOnStage: "then brought on stage",
 }
 
 // timelineRows lists the users to draw, in order of first mention: those

@@ -68,13 +68,33 @@ func (c *rosterCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	r := projections.RosterOf(s)
+	st := stageOf(s)
 	if c.JSON {
-		return writeJSON(e.stdout, r)
+		return writeJSON(e.stdout, rosterJSON{Roster: r, Stage: st})
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "meeting %s at version %d%s\n", r.MeetingID, r.Version, atTime(s))
+	fmt.Fprintf(w, "stage: %s", strings.ToLower(st.Phase.String()))
+	if !st.Since.IsZero() {
+		fmt.Fprintf(w, " since %s", clock(st.Since))
+	}
+	if st.RequestsOpen {
+		fmt.Fprintf(w, "; requests open")
+	} else {
+		fmt.Fprintf(w, "; requests closed since %s", clock(st.RequestsSince))
+	}
+	fmt.Fprintln(w)
+	if len(st.CoHosts) > 0 {
+		fmt.Fprintf(w, "co-hosts (%d): %s\n", len(st.CoHosts), list(st.CoHosts))
+	}
 	fmt.Fprintf(w, "on stage (%d): %s\n", len(r.OnStage), list(r.OnStage))
-	fmt.Fprintf(w, "accepted (%d): %s\n", len(r.Accepted), list(r.Accepted))
+	accepted := slices.Clone(r.Accepted)
+	for i, u := range accepted {
+		if slices.Contains(st.Invited, u) {
+			accepted[i] += " (invited)"
+		}
+	}
+	fmt.Fprintf(w, "accepted (%d): %s\n", len(r.Accepted), list(accepted))
 	fmt.Fprintf(w, "requests (%d):\n", len(r.Requests))
 	writeRequests(w, s, r.Requests)
 	fmt.Fprintf(w, "participants (%d):\n", len(r.Participants))
@@ -83,6 +103,43 @@ func (c *rosterCmd) Run(ctx context.Context, e *env) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\tsince %s\n", p.UserID, projections.Role(s, p.UserID), p.Status, clock(p.Since))
 	}
 	return tw.Flush()
+}
+
+// rosterStage is the stage's own state in the roster: its phase and
+// since when, the requests switch, the co-hosts, and who of the accepted
+// were invited (not approved).
+type rosterStage struct {
+	Phase aggregate.Phase `json:"phase"`
+	Since time.Time       `json:"since,omitzero"`
+	// RequestsOpen is the meeting-wide switch; RequestsSince when it was
+	// last switched (zero if never).
+	RequestsOpen  bool      `json:"requestsOpen"`
+	RequestsSince time.Time `json:"requestsSince,omitzero"`
+	CoHosts       []string  `json:"coHosts"`
+	Invited       []string  `json:"invited"`
+}
+
+// rosterJSON is what roster --json writes: the live projection's roster
+// and the stage's own state.
+type rosterJSON struct {
+	projections.Roster
+	Stage rosterStage `json:"stage"`
+}
+
+func stageOf(s *aggregate.State) rosterStage {
+	open, since := s.RequestsOpen()
+	st := rosterStage{Phase: s.Phase(), Since: s.PhaseSince(), RequestsOpen: open, RequestsSince: since,
+		CoHosts: s.CoHosts(), Invited: []string{}}
+	if st.CoHosts == nil {
+		st.CoHosts = []string{}
+	}
+	slices.Sort(st.CoHosts)
+	for _, m := range s.Members() {
+		if m.Invited && m.Status == aggregate.AcceptedToJoinStage {
+			st.Invited = append(st.Invited, m.UserID)
+		}
+	}
+	return st
 }
 
 type requestsCmd struct {
@@ -174,6 +231,7 @@ func (c *historyCmd) Run(ctx context.Context, e *env) error {
 	for _, en := range h.Entries {
 		fmt.Fprintf(w, "%s %s\n", clock(en.Time), en.Text)
 	}
+	writePeriods(w, h)
 	writeSummary(w, h)
 	return nil
 }
@@ -189,6 +247,48 @@ func replayHistory(ctx context.Context, e *env, sa *sourceArgs, fa *filterArgs) 
 		return nil, err
 	}
 	return replay.History(ctx, src, f)
+}
+
+// writePeriods prints the stage's own periods (backstage, live, ended)
+// and the times requests were closed, when the meeting used them: a stage
+// live from start to end with requests always open prints nothing.
+func writePeriods(w io.Writer, h *projections.History) {
+	if len(h.Closures) == 0 && (len(h.Periods) == 0 || len(h.Periods) == 1 && h.Periods[0].Phase == aggregate.PhaseLive) {
+		return
+	}
+	until := func(end time.Time) string {
+		if end.IsZero() {
+			return "(lasts)"
+		}
+		return clock(end)
+	}
+	fmt.Fprintln(w, "\nstage periods:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, p := range h.Periods {
+		by := ""
+		if p.By != "" {
+			by = "by " + p.By
+		}
+		fmt.Fprintf(tw, "  %s\t%s–%s\t%s\t%s\n", strings.ToLower(p.Phase.String()), clock(p.Start), until(p.End),
+			projections.FormatDuration(p.Duration(h.End)), by)
+	}
+	tw.Flush()
+	if len(h.Closures) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "requests closed:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range h.Closures {
+		how := "by " + c.ClosedBy
+		if len(c.Denied) > 0 {
+			how += ", denying " + strings.Join(c.Denied, ", ")
+		}
+		if c.OpenedBy != "" {
+			how += "; opened by " + c.OpenedBy
+		}
+		fmt.Fprintf(tw, "  %s–%s\t%s\t%s\n", clock(c.Closed), until(c.Opened), projections.FormatDuration(c.Duration(h.End)), how)
+	}
+	tw.Flush()
 }
 
 // writeSummary prints time on stage and request outcomes per user.

@@ -274,8 +274,6 @@ func (d *demo) do(actor string, a aggregate.Action) (uint64, error) {
 	return res.Seq, nil
 }
 
-func (d *demo) status(u string) aggregate.Status { return d.hist.State().Status(u) }
-
 // script runs the webinar and returns the position of the last event.
 func (d *demo) script(viewers, steps int) (uint64, error) {
 	var last uint64
@@ -295,9 +293,10 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	vs := viewerNames[:viewers]
 	bob, carol, dave, erin, frank := vs[0], vs[1], vs[min(2, len(vs)-1)], vs[min(3, len(vs)-1)], vs[min(4, len(vs)-1)]
 
-	// Opening: hosts and speakers take the stage.
+	// Opening: the stage starts backstage; hosts and speakers prepare.
 	add("alice", hostPerm)
 	add("hassan", hostPerm)
+	run("hassan", aggregate.Configure{Settings: events.Settings{StartBackstage: true}})
 	run("alice", aggregate.Join{})
 	d.tick(5, 10)
 	add("sofia", speakerPerm)
@@ -312,7 +311,13 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 		add(v, viewerPerm)
 	}
 	add("eve", blockedPerm)
-	d.tick(60, 90)
+	add("maria", viewerPerm)
+	d.tick(10, 20)
+	run(bob, aggregate.RequestAccess{}) // backstage: refused
+	run("alice", aggregate.PromoteCoHost{UserID: "maria"})
+	d.tick(50, 70)
+	run("alice", aggregate.StartStage{})
+	d.tick(5, 10)
 
 	// Q&A opens: every rule once.
 	run(bob, aggregate.RequestAccess{})
@@ -323,7 +328,7 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	run(dave, aggregate.Join{})                              // not accepted: refused
 	run(dave, aggregate.GrantAccess{Users: []string{carol}}) // not a host: refused
 	d.tick(25, 35)
-	run("alice", aggregate.GrantAccess{Users: []string{bob}})
+	run("maria", aggregate.GrantAccess{Users: []string{bob}}) // the co-host
 	d.tick(4, 8)
 	run(bob, aggregate.Join{})
 	d.tick(10, 20)
@@ -335,7 +340,7 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	d.tick(5, 10)
 	run("alice", aggregate.GrantAccess{Users: []string{frank}}) // an invitation
 	d.tick(10, 15)
-	run(frank, aggregate.Leave{}) // declined
+	run(frank, aggregate.DeclineInvitation{})
 	d.tick(60, 120)
 	run("tom", aggregate.Leave{})
 	d.tick(90, 150)
@@ -346,11 +351,13 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	d.tick(30, 60)
 	run(carol, aggregate.Leave{})
 
-	// The hosts turn policies on: seats, invitations and seat offers that
-	// lapse, a cooldown after a denial, a grace for dropped connections.
+	// The hosts turn policies on: seats, invitations, seat offers and
+	// requests that lapse, a cooldown after a denial, a grace for dropped
+	// connections, and hosts may bring users on stage.
 	d.tick(20, 40)
 	run("hassan", aggregate.Configure{Settings: events.Settings{MaxOnStage: 3, SeatOfferTTL: time.Minute,
-		InvitationTTL: 3 * time.Minute, RequestCooldown: time.Minute, ReconnectGrace: time.Minute}})
+		InvitationTTL: 3 * time.Minute, RequestCooldown: time.Minute, ReconnectGrace: time.Minute,
+		RequestTTL: 4 * time.Minute, AllowBringOnStage: true}})
 	d.tick(5, 10)
 	run("hassan", aggregate.BanFromStage{UserID: dave, Until: d.now.Add(5 * time.Minute)})
 	run(dave, aggregate.RequestAccess{}) // banned: refused
@@ -358,6 +365,8 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 	run("", aggregate.Disconnect{UserID: erin})
 	d.tick(15, 30)
 	run("", aggregate.Reconnect{UserID: erin})
+	d.tick(5, 10)
+	run("hassan", aggregate.BringOnStage{UserID: erin})
 
 	// The crowd: seeded, so the same seed gives the same webinar.
 	for i := 0; i < steps && err == nil; i++ {
@@ -365,28 +374,14 @@ func (d *demo) script(viewers, steps int) (uint64, error) {
 		d.crowdMove(vs, run)
 	}
 
-	// Closing: the hosts clear the stage.
+	// Closing: requests close (the pending ones denied), the co-host
+	// steps down, and the stage ends for everyone in one event.
 	d.tick(30, 60)
-	var onStage []string
-	for _, v := range vs {
-		if st := d.status(v); st == aggregate.OnStage || st == aggregate.AcceptedToJoinStage {
-			onStage = append(onStage, v)
-		}
-	}
-	if len(onStage) > 0 {
-		run("alice", aggregate.Kick{Users: onStage, Reason: "thanks, we are closing"})
-	}
-	if q := d.hist.State().Queue(); len(q) > 0 {
-		var users []string
-		for _, m := range q {
-			users = append(users, m.UserID)
-		}
-		d.tick(5, 10)
-		run("hassan", aggregate.DenyAccess{Users: users, Reason: "out of time"})
-	}
-	if d.status("sofia") == aggregate.OnStage {
-		run("sofia", aggregate.Leave{})
-	}
+	run("hassan", aggregate.CloseRequests{DenyPending: true})
+	d.tick(5, 10)
+	run("alice", aggregate.DemoteCoHost{UserID: "maria"})
+	d.tick(20, 40)
+	run("alice", aggregate.EndStage{})
 	d.tick(120, 180)
 	run("", aggregate.Tick{}) // record the deadlines that passed since
 	return last, err

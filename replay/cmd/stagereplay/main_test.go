@@ -28,6 +28,11 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 const (
 	webinar = "testdata/webinar.jsonl"      // one meeting, written by the demo
 	two     = "testdata/two-meetings.jsonl" // webinar-42 and town-hall
+	// controls: one meeting written by the demo once it used the stage
+	// controls (demo --viewers 6 --steps 40, exported): backstage, a
+	// co-host, a user brought on stage, requests that expire, requests
+	// closed and the stage ended.
+	controls = "testdata/stage-demo.jsonl"
 )
 
 // stagereplay runs the command in-process and returns its exit status,
@@ -83,6 +88,10 @@ func TestGolden(t *testing.T) {
 		{"timeline-bob.svg", []string{"timeline", webinar, "--user", "bob", "--width", "700"}},
 		{"verify.txt", []string{"verify", two}},
 		{"verify.json", []string{"verify", webinar, "--json"}},
+		{"history-stage.txt", []string{"history", controls}},
+		{"roster-stage-backstage.txt", []string{"roster", controls, "--at", "14:01:00"}},
+		{"roster-stage.json", []string{"roster", controls, "--json"}},
+		{"timeline-stage.svg", []string{"timeline", controls}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -386,6 +395,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: exit %d: %s\n%s", code, errs, out)
 	}
 	for _, want := range []string{"granted", "denied", "kicked", "refused", "cancelled", "left the stage",
+		"started the stage: live after", "made maria a co-host", "maria (co-host) granted", "declined the invitation",
+		"brought erin on stage", "closed requests", "took maria's co-host role", "ended the stage for everyone",
 		"live projection and offline replay agree", "verify: clean", "Replay it:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
@@ -424,7 +435,7 @@ func TestHelp(t *testing.T) {
 // TestGoldenLogIsEngineOutput keeps the fixture honest: it must verify clean
 // and decode strictly.
 func TestGoldenLogIsEngineOutput(t *testing.T) {
-	for _, path := range []string{webinar, two} {
+	for _, path := range []string{webinar, two, controls} {
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)

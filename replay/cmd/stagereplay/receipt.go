@@ -25,7 +25,7 @@ type receiptCmd struct {
 type receiptMakeCmd struct {
 	sourceArgs
 	Meeting string `short:"m" help:"Meeting id (default: the log's only meeting)."`
-	User    string `short:"u" help:"The user the receipt is for: their latest kick or denial (or the one at --version)."`
+	User    string `short:"u" help:"The user the receipt is for: their latest kick or denial, or the stage's end or requests' closing that moved them (or the event at --version)."`
 	Version uint64 `help:"The version of the event the receipt is for (any event; with --user, one about that user)."`
 	Head    uint64 `help:"End the chain at this version (default: the latest checkpoint that matches the log, else the meeting's last event)."`
 	Output  string `short:"o" help:"Write the receipt to this file (default: standard output)." type:"path"`
@@ -34,7 +34,7 @@ type receiptMakeCmd struct {
 
 func (c *receiptMakeCmd) Run(ctx context.Context, e *env) error {
 	if c.User == "" && c.Version == 0 {
-		return errors.New("say which event: --user (their latest kick or denial) or --version")
+		return errors.New("say which event: --user (their latest kick or denial, a stage end or requests' closing among them) or --version")
 	}
 	src, done, err := c.open(ctx, e)
 	if err != nil {

@@ -144,6 +144,31 @@ func TestViewServer(t *testing.T) {
 	}
 }
 
+// TestViewStage: the page's roster carries the stage's own state, as
+// roster --at --json says it.
+func TestViewStage(t *testing.T) {
+	url := startView(t, controls)
+	for at, phase := range map[string]string{"2026-11-29T14:01:00Z": "Backstage", "2026-11-29T14:10:00Z": "Live", "2026-11-29T14:22:50Z": "Ended"} {
+		var got rosterJSON
+		if c := getJSON(t, url+"api/roster?at="+at, &got); c != http.StatusOK {
+			t.Fatalf("roster at %s: %d", at, c)
+		}
+		code, out, errs := stagereplay(t, "roster", controls, "--at", at, "--json")
+		if code != exitOK {
+			t.Fatal(errs)
+		}
+		var want rosterJSON
+		if err := json.Unmarshal([]byte(out), &want); err != nil {
+			t.Fatal(err)
+		}
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) || got.Stage.Phase.String() != phase {
+			t.Errorf("at %s (want %s) the page's roster differs from roster --at:\n%s\n%s", at, phase, gb, wb)
+		}
+	}
+}
+
 // TestViewFindings places verify's findings of a tampered log in time.
 func TestViewFindings(t *testing.T) {
 	path := tamper(t, func(l []string) []string {
@@ -229,7 +254,7 @@ func TestViewBrowser(t *testing.T) {
 			t.Fatalf("the page never showed %s: %v", at.Format("15:04:05"), err)
 		}
 		on := strs(`[...document.querySelectorAll("#onstage li")].map(e => e.textContent)`)
-		acc := strs(`[...document.querySelectorAll("#accepted li")].map(e => e.textContent)`)
+		acc := strs(`[...document.querySelectorAll("#accepted li")].map(e => e.textContent.split(" ")[0])`)
 		q := strs(`[...document.querySelectorAll("#queue li")].map(e => e.textContent.split(" ")[0])`)
 		want := rosterAt(t, webinar, at)
 		wq := []string{}
@@ -292,6 +317,22 @@ func TestViewBrowser(t *testing.T) {
 	}
 	if v := js(`document.querySelector("#verdict").textContent`); !strings.HasPrefix(fmt.Sprint(v), "clean") {
 		t.Errorf("verdict %q", v)
+	}
+	// The stage's own state, in a meeting that used the controls: at
+	// 14:01:00 it is backstage, with a co-host; the timeline shades it and
+	// draws the control events.
+	ctl := startView(t, controls)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ctl+"?t=60"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#stage-state[data-phase="Backstage"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if v := fmt.Sprint(js(`document.querySelector("#stage-state").textContent`)); v != "Stage backstage since 14:00:00; requests open; co-hosts: maria" {
+		t.Errorf("stage state %q", v)
+	}
+	for _, kind := range []string{replay.BandBackstage, replay.MarkStageStarted, replay.MarkStageEnded, replay.MarkCoHost, replay.MarkBrought, replay.MarkRequestsClosed} {
+		if n := js(fmt.Sprintf(`document.querySelectorAll('#timeline svg [data-kind=%q]').length`, kind)); n == float64(0) {
+			t.Errorf("the page's timeline has no %s", kind)
+		}
 	}
 	// A tampered log: its finding is marked on the timeline at its event.
 	bad := startView(t, tamper(t, func(l []string) []string {

@@ -42,6 +42,22 @@ func TestWhatIfCommand(t *testing.T) {
 	}
 }
 
+// The stage controls' settings re-decide a meeting that used them: the
+// host's BringOnStage is refused, and requests lapse after 30s.
+func TestWhatIfCommand_stageControls(t *testing.T) {
+	code, out, errs := stagereplay(t, "whatif", controls, "--set", "AllowBringOnStage=false", "--set", "RequestTTL=30s")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	golden(t, "whatif-stage.txt", out)
+	for _, want := range []string{"had run with AllowBringOnStage=false, RequestTTL=30s",
+		"BringOnStage by hassan: stage: BringOnStage erin: permission denied", "Leave by erin"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
 // The --help text names every setting --set accepts.
 func TestWhatIfHelpNamesEverySetting(t *testing.T) {
 	_, out, _ := stagereplay(t, "whatif", "--help")

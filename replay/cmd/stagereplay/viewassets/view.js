@@ -42,7 +42,12 @@ async function show() {
   const r = await get("api/roster?at=" + encodeURIComponent(iso.slice(0, 19) + ".999999999Z"));
   if (mine !== seq) return; // a later move of the slider wins
   fill($("#onstage"), r.onStage, (u) => u);
-  fill($("#accepted"), r.accepted, (u) => u);
+  const st = r.stage;
+  fill($("#accepted"), r.accepted, (u) => u + (st.invited.includes(u) ? " (invited)" : ""));
+  $("#stage-state").textContent = "Stage " + st.phase.toLowerCase() + (st.since ? " since " + clock(st.since) : "") +
+    "; requests " + (st.requestsOpen ? "open" : "closed since " + clock(st.requestsSince)) +
+    (st.coHosts.length ? "; co-hosts: " + st.coHosts.join(", ") : "");
+  $("#stage-state").dataset.phase = st.phase;
   fill($("#queue"), r.requests, (q) => q.user + " since " + clock(q.requestedAt));
   const wl = r.waitlist || [];
   $("#waitlist-h").hidden = wl.length === 0;
