@@ -138,9 +138,11 @@ type Notification struct {
 	// stage after the event (StageRosterUpdate).
 	Stage   []StageChange `json:"stage,omitempty"`
 	OnStage int           `json:"onStage,omitempty"`
-	// Roles is whose role changed (StageRosterUpdate, with an empty Stage
-	// when nobody went on or left the stage), and Role the user's new role
-	// (StageRoleUpdate): [RoleHost], [RoleCoHost] or [RoleParticipant].
+	// Roles is whose co-host role began or ended (StageRosterUpdate, with
+	// an empty Stage when nobody went on or left the stage; a co-host who
+	// leaves the meeting is listed as RoleParticipant), and Role the
+	// user's new role (StageRoleUpdate): [RoleHost], [RoleCoHost] or
+	// [RoleParticipant].
 	Roles []RoleChange `json:"roles,omitempty"`
 	Role  string       `json:"role,omitempty"`
 	// Phase is the stage's phase after the event and Since when it began
@@ -340,7 +342,7 @@ func (id NotificationID) Covers(v uint64, i int) bool {
 //   - StageInvitationDeclined to every moderator for each user who
 //     declined their acceptance (DeclineInvitation, Leave while accepted);
 //   - one StageRosterUpdate to [Everyone] when someone went on or left
-//     the stage, or a co-host was promoted or demoted;
+//     the stage, or a co-host was promoted, demoted or left the meeting;
 //   - one StagePhaseUpdate to [Everyone] when the stage's phase changed;
 //   - one StageRequestsClosed or StageRequestsOpened to [Everyone] when a
 //     host closed or opened requests.
@@ -476,6 +478,12 @@ func notify(after *aggregate.State, e *events.Envelope, ts []transition, before 
 	}
 	for _, r := range roles {
 		add(StageRoleUpdate, r.UserID, r.UserID).Role = r.Role
+	}
+	for _, t := range ts {
+		if t.To == 0 && t.CoHost {
+			// A co-host's role ends with the membership.
+			roles = append(roles, RoleChange{UserID: t.UserID, Role: RoleParticipant})
+		}
 	}
 	var mods []string
 	if len(added) > 0 || len(removed) > 0 || len(declined) > 0 {

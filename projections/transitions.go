@@ -14,8 +14,8 @@ type transition struct {
 	UserID   string
 	From, To aggregate.Status
 	// Invited is true when the user was AcceptedToJoinStage by an
-	// invitation before the event.
-	Invited bool
+	// invitation before the event, CoHost when they were a co-host.
+	Invited, CoHost bool
 }
 
 // step applies e to s in place, like [aggregate.Evolve], and returns the
@@ -39,13 +39,13 @@ func step(s *aggregate.State, e *events.Envelope) []transition {
 	slices.Sort(users)
 	users = slices.Compact(users)
 	type was struct {
-		status  aggregate.Status
-		invited bool
+		status          aggregate.Status
+		invited, coHost bool
 	}
 	from := make([]was, len(users))
 	for i, u := range users {
 		if m, ok := s.Member(u); ok {
-			from[i] = was{m.Status, m.Invited}
+			from[i] = was{m.Status, m.Invited, m.CoHost}
 		}
 	}
 	aggregate.Evolve(s, e)
@@ -53,7 +53,7 @@ func step(s *aggregate.State, e *events.Envelope) []transition {
 	for i, u := range users {
 		if to := s.Status(u); to != from[i].status {
 			out = append(out, transition{UserID: u, From: from[i].status, To: to,
-				Invited: from[i].status == aggregate.AcceptedToJoinStage && from[i].invited})
+				Invited: from[i].status == aggregate.AcceptedToJoinStage && from[i].invited, CoHost: from[i].coHost})
 		}
 	}
 	if !known(e.Type) {
