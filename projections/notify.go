@@ -27,7 +27,8 @@ const (
 	// Reason carries the deny or kick reason, the lapse kind, or the
 	// ParticipantLeft reason, when the event has one.
 	StageStatusUpdate NotificationType = "stageStatusUpdate"
-	// StageAccessRequestUpdate tells a host how the request queue changed
+	// StageAccessRequestUpdate tells a moderator (a host or co-host, see
+	// [aggregate.State.Moderators]) how the request queue changed
 	// (Notification.Queue: who entered it, at which position, and who
 	// left it; Notification.QueueLength: its length after). Its size does
 	// not grow with the queue: a client fetches the whole queue once
@@ -35,7 +36,8 @@ const (
 	// always holds "queue" and "queueLength", also when the queue emptied
 	// ("queueLength": 0).
 	StageAccessRequestUpdate NotificationType = "stageAccessRequestUpdate"
-	// NewStageRequest tells a host that Notification.UserID asked to come on stage.
+	// NewStageRequest tells a moderator (a host or co-host) that
+	// Notification.UserID asked to come on stage.
 	NewStageRequest NotificationType = "newStageRequest"
 	// StageRequestApproved tells a user a host accepted their pending
 	// request: they may now join.
@@ -44,13 +46,15 @@ const (
 	// grant without a pending request): they may now join, or decline.
 	StageInvitation NotificationType = "stageInvitation"
 	// StageRequestRejected tells a user their pending request was denied
-	// (Reason is the host's reason, if any) or withdrawn by a permission
-	// change.
+	// (DenyAccess, whose Reason is the host's reason, if any, or a
+	// CloseRequests that denied the pending requests) or withdrawn by a
+	// permission change.
 	StageRequestRejected NotificationType = "stageRequestRejected"
 	// StageRosterUpdate tells everyone (Recipient is [Everyone]) who went
 	// on or left the stage (Notification.Stage) and how many are on stage
 	// after (Notification.OnStage; its JSON always holds "stage" and
-	// "onStage"). One notification per event, however large the audience:
+	// "onStage"), and whose co-host role began or ended
+	// (Notification.Roles). One notification per event, however large the audience:
 	// a router fans it out.
 	StageRosterUpdate NotificationType = "stageRosterUpdate"
 	// StageRequestExpired tells a user their pending request lapsed: it
