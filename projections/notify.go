@@ -337,7 +337,7 @@ func (id NotificationID) Covers(v uint64, i int) bool {
 //     the meeting or a StageEnded does not count: they get their
 //     StageStatusUpdate), StageRequestExpired to every user whose request
 //     lapsed (RequestExpired), BroughtOnStage to every user a host brought
-//     on stage;
+//     on stage (not to a host bringing themselves);
 //   - StageRoleUpdate to a co-host promoted or demoted;
 //   - NewStageRequest to every moderator (host or co-host) for each user
 //     who entered the queue;
@@ -455,7 +455,7 @@ func notify(after *aggregate.State, e *events.Envelope, ts []transition, before 
 			add(StageRequestExpired, t.UserID, t.UserID)
 		case t.From == aggregate.RequestedToJoinStage && t.To == aggregate.OffStage && byOther && e.Type != events.TypeStageEnded:
 			add(StageRequestRejected, t.UserID, t.UserID).Reason = reason(e, t.UserID)
-		case t.To == aggregate.OnStage && e.Type == events.TypeBroughtOnStage:
+		case t.To == aggregate.OnStage && byOther && e.Type == events.TypeBroughtOnStage:
 			add(BroughtOnStage, t.UserID, t.UserID)
 		case t.From == aggregate.AcceptedToJoinStage && t.To == aggregate.OffStage && !byOther && declines(e):
 			declined = append(declined, t)

@@ -246,6 +246,8 @@ func TestNotify_bringFromQueue(t *testing.T) {
 	p.do("h", aggregate.Kick{Users: []string{"r"}})
 	p.do("h", aggregate.GrantAccess{Users: []string{"r"}})
 	check(t, "join", p.do("r", aggregate.Join{}), "stageStatusUpdate>r=OnStage", "stageRosterUpdate>* joined:r")
+	// A host bringing themselves is not told they were brought.
+	check(t, "bring oneself", p.do("h", aggregate.BringOnStage{UserID: "h"}), "stageStatusUpdate>h=OnStage", "stageRosterUpdate>* joined:h")
 }
 
 // A request that lapses gets stageRequestExpired, not a rejection; a
