@@ -49,7 +49,8 @@ func WithSubscriberBuffer(n int) RouterOption {
 // connection, a socket). A notification for one user costs a map lookup
 // and a send per subscription of that user, however many others are
 // subscribed; one for [projections.Everyone] (the stage roster, one per
-// event that changes the stage) goes to every subscription.
+// event that changes the stage; the stage's phase; the requests switch)
+// goes to every subscription.
 //
 // Slow consumers: each subscription has a bounded buffer
 // ([WithSubscriberBuffer]); the router never waits for a reader. A

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,8 @@ const (
 	// Reason carries the deny or kick reason, the lapse kind, or the
 	// ParticipantLeft reason, when the event has one.
 	StageStatusUpdate NotificationType = "stageStatusUpdate"
-	// StageAccessRequestUpdate tells a host how the request queue changed
+	// StageAccessRequestUpdate tells a moderator (a host or co-host, see
+	// [aggregate.State.Moderators]) how the request queue changed
 	// (Notification.Queue: who entered it, at which position, and who
 	// left it; Notification.QueueLength: its length after). Its size does
 	// not grow with the queue: a client fetches the whole queue once
@@ -34,7 +36,8 @@ const (
 	// always holds "queue" and "queueLength", also when the queue emptied
 	// ("queueLength": 0).
 	StageAccessRequestUpdate NotificationType = "stageAccessRequestUpdate"
-	// NewStageRequest tells a host that Notification.UserID asked to come on stage.
+	// NewStageRequest tells a moderator (a host or co-host) that
+	// Notification.UserID asked to come on stage.
 	NewStageRequest NotificationType = "newStageRequest"
 	// StageRequestApproved tells a user a host accepted their pending
 	// request: they may now join.
@@ -43,15 +46,50 @@ const (
 	// grant without a pending request): they may now join, or decline.
 	StageInvitation NotificationType = "stageInvitation"
 	// StageRequestRejected tells a user their pending request was denied
-	// (Reason is the host's reason, if any) or withdrawn by a permission
-	// change.
+	// (DenyAccess, whose Reason is the host's reason, if any, or a
+	// CloseRequests that denied the pending requests) or withdrawn by a
+	// permission change.
 	StageRequestRejected NotificationType = "stageRequestRejected"
 	// StageRosterUpdate tells everyone (Recipient is [Everyone]) who went
 	// on or left the stage (Notification.Stage) and how many are on stage
 	// after (Notification.OnStage; its JSON always holds "stage" and
-	// "onStage"). One notification per event, however large the audience:
+	// "onStage"), and whose co-host role began or ended
+	// (Notification.Roles). One notification per event, however large the audience:
 	// a router fans it out.
 	StageRosterUpdate NotificationType = "stageRosterUpdate"
+	// StageRequestExpired tells a user their pending request lapsed: it
+	// waited the meeting's RequestTTL (a Lapsed event of kind
+	// RequestExpired). They may request again.
+	StageRequestExpired NotificationType = "stageRequestExpired"
+	// StageInvitationDeclined tells the moderators (hosts and co-hosts)
+	// that Notification.UserID declined their invitation or approved
+	// request (DeclineInvitation, or Leave while accepted);
+	// Notification.Invited is true when it was an invitation.
+	StageInvitationDeclined NotificationType = "stageInvitationDeclined"
+	// BroughtOnStage tells a user a host brought them on stage without
+	// their consent (BringOnStage); it follows their StageStatusUpdate to
+	// OnStage.
+	BroughtOnStage NotificationType = "broughtOnStage"
+	// StageRoleUpdate tells a user their role changed: a host made them a
+	// co-host or took the role back (Notification.Role is the new one:
+	// [RoleCoHost], or [RoleHost] or [RoleParticipant]). A user who becomes
+	// a moderator receives the moderators' notifications from then on and
+	// fetches the request queue (GetAccessRequests).
+	StageRoleUpdate NotificationType = "stageRoleUpdate"
+	// StagePhaseUpdate tells everyone (Recipient is [Everyone]) the stage
+	// changed phase (StageStarted, StageEnded, or a SettingsChanged that
+	// put a stage never started backstage or live): Notification.Phase is
+	// the new one (Backstage, Live, Ended) and Notification.Since when it
+	// began. Both always present.
+	StagePhaseUpdate NotificationType = "stagePhaseUpdate"
+	// StageRequestsClosed tells everyone (Recipient is [Everyone]) that a
+	// host closed requests for the whole meeting: a request that would
+	// wait in the queue fails until StageRequestsOpened (a client hides
+	// its "raise hand" button).
+	StageRequestsClosed NotificationType = "stageRequestsClosed"
+	// StageRequestsOpened tells everyone (Recipient is [Everyone]) that a
+	// host opened requests again.
+	StageRequestsOpened NotificationType = "stageRequestsOpened"
 	// Live is not caused by an event: a watcher (stage.Engine.Watch, a
 	// stage.Router subscription) yields it once, when it has caught up and
 	// follows the meeting live. Its Version is the meeting version it
@@ -104,6 +142,20 @@ type Notification struct {
 	// stage after the event (StageRosterUpdate).
 	Stage   []StageChange `json:"stage,omitempty"`
 	OnStage int           `json:"onStage,omitempty"`
+	// Roles is whose co-host role began or ended (StageRosterUpdate, with
+	// an empty Stage when nobody went on or left the stage; a co-host who
+	// leaves the meeting is listed as RoleParticipant), and Role the
+	// user's new role (StageRoleUpdate): [RoleHost], [RoleCoHost] or
+	// [RoleParticipant].
+	Roles []RoleChange `json:"roles,omitempty"`
+	Role  string       `json:"role,omitempty"`
+	// Phase is the stage's phase after the event and Since when it began
+	// (StagePhaseUpdate).
+	Phase aggregate.Phase `json:"phase,omitempty"`
+	Since time.Time       `json:"since,omitzero"`
+	// Invited is true when the declined acceptance was an invitation
+	// (StageInvitationDeclined).
+	Invited bool `json:"invited,omitempty"`
 }
 
 // MarshalJSON writes the notification with the fields its type always
@@ -118,7 +170,8 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 		QueueLength *int           `json:"queueLength,omitempty"`
 		Stage       *[]StageChange `json:"stage,omitempty"`
 		OnStage     *int           `json:"onStage,omitempty"`
-	}{plain: plain(n)}
+		Roles       []RoleChange   `json:"roles,omitempty"` // after "stage"
+	}{plain: plain(n), Roles: n.Roles}
 	switch n.Type {
 	case StageAccessRequestUpdate:
 		q := n.Queue
@@ -178,6 +231,36 @@ const (
 	StageEntered = "joined"
 	StageExited  = "left"
 )
+
+// RoleChange is one user whose role changed (a co-host promoted or
+// demoted).
+type RoleChange struct {
+	UserID string `json:"user"`
+	// Role is the user's role after: RoleHost, RoleCoHost or
+	// RoleParticipant.
+	Role string `json:"role"`
+}
+
+// The roles of a RoleChange and of Notification.Role: a host holds
+// AcceptStageRequests (the backend gives it), a co-host was promoted by a
+// host (see docs/stage-controls.md), a participant is neither.
+const (
+	RoleHost        = "host"
+	RoleCoHost      = "coHost"
+	RoleParticipant = "participant"
+)
+
+// roleOf returns u's role in s.
+func moderatorRole(s *aggregate.State, u string) string {
+	m, _ := s.Member(u)
+	switch {
+	case m.IsHost():
+		return RoleHost
+	case m.CoHost:
+		return RoleCoHost
+	}
+	return RoleParticipant
+}
 
 // NotificationID is a notification's place in its meeting's sequence of
 // notifications: the version of its event, and its Index among that
@@ -245,18 +328,31 @@ func (id NotificationID) Covers(v uint64, i int) bool {
 //     who left the meeting while not OffStage gets OffStage);
 //   - StageRequestApproved to every user moved from RequestedToJoinStage to
 //     AcceptedToJoinStage by someone else (a grant of their request),
-//     StageInvitation to every other user moved to AcceptedToJoinStage by
-//     someone else (a grant without a request: an invitation),
-//     StageRequestRejected to every user whose pending request someone else
-//     ended without accepting it (a deny, a permission change, a removal
-//     from the meeting does not count: they get their StageStatusUpdate);
-//   - NewStageRequest to every host for each user who entered the queue;
-//   - StageAccessRequestUpdate to every host when the queue changed, with
-//     the change, not the queue;
+//     StageInvitation to every user a grant names as invited
+//     (AccessGranted.Invited; for a grant recorded before that field
+//     existed, every other user moved to AcceptedToJoinStage by someone
+//     else), StageRequestRejected to every user whose pending request
+//     someone else ended without accepting it (a deny, a RequestsClosed
+//     that denied the pending requests, a permission change; a removal from
+//     the meeting or a StageEnded does not count: they get their
+//     StageStatusUpdate), StageRequestExpired to every user whose request
+//     lapsed (RequestExpired), BroughtOnStage to every user a host brought
+//     on stage (not to a host bringing themselves);
+//   - StageRoleUpdate to a co-host promoted or demoted;
+//   - NewStageRequest to every moderator (host or co-host) for each user
+//     who entered the queue;
+//   - StageAccessRequestUpdate to every moderator when the queue changed,
+//     with the change, not the queue;
+//   - StageInvitationDeclined to every moderator for each user who
+//     declined their acceptance (DeclineInvitation, Leave while accepted);
 //   - one StageRosterUpdate to [Everyone] when someone went on or left
-//     the stage.
+//     the stage, or a co-host was promoted, demoted or left the meeting;
+//   - one StagePhaseUpdate to [Everyone] when the stage's phase changed;
+//   - one StageRequestsClosed or StageRequestsOpened to [Everyone] when a
+//     host closed or opened requests.
 //
-// Hosts are the participants holding AcceptStageRequests after the event.
+// Moderators are the participants holding AcceptStageRequests or the
+// co-host role after the event ([aggregate.State.Moderators]).
 // Each notification's ID is its event's version and its index in the
 // returned slice. docs/notifications.md has the table.
 func Notify(before *aggregate.State, e *events.Envelope) []Notification {
@@ -265,11 +361,12 @@ func Notify(before *aggregate.State, e *events.Envelope) []Notification {
 
 // NotifyStep applies e to s in place, as aggregate.Evolve does, and returns
 // the notifications it causes (as [Notify] does). Its cost is that of the
-// users the event names and of the meeting's hosts, not of its audience:
-// a watcher of a large meeting calls it for every event.
+// users the event names and of the meeting's moderators, not of its
+// audience: a watcher of a large meeting calls it for every event.
 func NotifyStep(s *aggregate.State, e *events.Envelope) []Notification {
-	ts := step(s, e)
-	return notify(s, e, ts)
+	open, _ := s.RequestsOpen()
+	before := stageBefore{phase: s.Phase(), requestsOpen: open}
+	return notify(s, e, step(s, e), before)
 }
 
 // reason returns the reason the event gives for user u, if any.
@@ -291,7 +388,39 @@ func reason(e *events.Envelope, u string) string {
 	return ""
 }
 
-func notify(after *aggregate.State, e *events.Envelope, ts []transition) []Notification {
+// declines reports whether e is its actor declining their acceptance:
+// InvitationDeclined, or StageLeft while accepted.
+func declines(e *events.Envelope) bool {
+	switch p := e.Payload.(type) {
+	case *events.InvitationDeclined:
+		return true
+	case *events.StageLeft:
+		return p.Declined
+	}
+	return false
+}
+
+// stageBefore is what the stage was before an event, besides the users'
+// statuses: its phase and whether requests were open.
+type stageBefore struct {
+	phase        aggregate.Phase
+	requestsOpen bool
+}
+
+// invited reports whether e, which moved user u (whose status before was
+// from) to AcceptedToJoinStage, is an invitation: u is in the grant's
+// Invited. A grant that names nobody invited (recorded before
+// AccessGranted.Invited existed, or approving requests only) and any other
+// event fall back to the status before: an invitation unless u had
+// requested.
+func invited(e *events.Envelope, u string, from aggregate.Status) bool {
+	if p, ok := e.Payload.(*events.AccessGranted); ok && len(p.Invited) > 0 {
+		return slices.Contains(p.Invited, u)
+	}
+	return from != aggregate.RequestedToJoinStage
+}
+
+func notify(after *aggregate.State, e *events.Envelope, ts []transition, before stageBefore) []Notification {
 	base := Notification{MeetingID: e.MeetingID, Version: e.Version, Seq: e.Seq, Time: e.Time, Actor: e.Actor, Event: e.Type}
 	var out []Notification
 	add := func(t NotificationType, to, about string) *Notification {
@@ -312,15 +441,24 @@ func notify(after *aggregate.State, e *events.Envelope, ts []transition) []Notif
 		}
 	}
 	var removed, added []string
+	var declined []transition
 	var stage []StageChange
 	for _, t := range ts {
+		byOther := e.Actor != t.UserID
 		switch {
-		case t.To == aggregate.AcceptedToJoinStage && e.Actor != t.UserID && t.From == aggregate.RequestedToJoinStage:
-			add(StageRequestApproved, t.UserID, t.UserID)
-		case t.To == aggregate.AcceptedToJoinStage && e.Actor != t.UserID:
+		case t.To == aggregate.AcceptedToJoinStage && byOther && invited(e, t.UserID, t.From):
 			add(StageInvitation, t.UserID, t.UserID)
-		case t.From == aggregate.RequestedToJoinStage && t.To == aggregate.OffStage && e.Actor != t.UserID:
+		case t.To == aggregate.AcceptedToJoinStage && byOther:
+			add(StageRequestApproved, t.UserID, t.UserID)
+		case t.From == aggregate.RequestedToJoinStage && t.To == aggregate.OffStage && e.Type == events.TypeLapsed &&
+			reason(e, t.UserID) == string(events.RequestExpired):
+			add(StageRequestExpired, t.UserID, t.UserID)
+		case t.From == aggregate.RequestedToJoinStage && t.To == aggregate.OffStage && byOther && e.Type != events.TypeStageEnded:
 			add(StageRequestRejected, t.UserID, t.UserID).Reason = reason(e, t.UserID)
+		case t.To == aggregate.OnStage && byOther && e.Type == events.TypeBroughtOnStage:
+			add(BroughtOnStage, t.UserID, t.UserID)
+		case t.From == aggregate.AcceptedToJoinStage && t.To == aggregate.OffStage && !byOther && declines(e):
+			declined = append(declined, t)
 		}
 		switch {
 		case t.To == aggregate.RequestedToJoinStage:
@@ -335,10 +473,29 @@ func notify(after *aggregate.State, e *events.Envelope, ts []transition) []Notif
 			stage = append(stage, StageChange{UserID: t.UserID, Change: StageExited})
 		}
 	}
+	var roles []RoleChange
+	switch p := e.Payload.(type) {
+	case *events.CoHostPromoted:
+		roles = []RoleChange{{UserID: p.UserID, Role: moderatorRole(after, p.UserID)}}
+	case *events.CoHostDemoted:
+		roles = []RoleChange{{UserID: p.UserID, Role: moderatorRole(after, p.UserID)}}
+	}
+	for _, r := range roles {
+		add(StageRoleUpdate, r.UserID, r.UserID).Role = r.Role
+	}
+	for _, t := range ts {
+		if t.To == 0 && t.CoHost {
+			// A co-host's role ends with the membership.
+			roles = append(roles, RoleChange{UserID: t.UserID, Role: RoleParticipant})
+		}
+	}
+	var mods []string
+	if len(added) > 0 || len(removed) > 0 || len(declined) > 0 {
+		mods = after.Moderators()
+	}
 	if len(added) > 0 || len(removed) > 0 {
-		hosts := after.Hosts()
 		for _, u := range added {
-			for _, h := range hosts {
+			for _, h := range mods {
 				add(NewStageRequest, h, u)
 			}
 		}
@@ -353,14 +510,30 @@ func notify(after *aggregate.State, e *events.Envelope, ts []transition) []Notif
 		for i, u := range added {
 			changes = append(changes, QueueChange{UserID: u, Change: QueueAdded, Position: n - len(added) + 1 + i})
 		}
-		for _, h := range hosts {
+		for _, h := range mods {
 			u := add(StageAccessRequestUpdate, h, "")
 			u.Queue, u.QueueLength = changes, n
 		}
 	}
-	if len(stage) > 0 {
+	for _, t := range declined {
+		for _, h := range mods {
+			add(StageInvitationDeclined, h, t.UserID).Invited = t.Invited
+		}
+	}
+	if len(stage) > 0 || len(roles) > 0 {
 		u := add(StageRosterUpdate, Everyone, "")
-		u.Stage, u.OnStage = stage, after.OnStageCount()
+		u.Stage, u.OnStage, u.Roles = stage, after.OnStageCount(), roles
+	}
+	if ph := after.Phase(); ph != before.phase {
+		u := add(StagePhaseUpdate, Everyone, "")
+		u.Phase, u.Since = ph, after.PhaseSince()
+	}
+	if open, _ := after.RequestsOpen(); open != before.requestsOpen {
+		if open {
+			add(StageRequestsOpened, Everyone, "")
+		} else {
+			add(StageRequestsClosed, Everyone, "")
+		}
 	}
 	setIDs(out, e.Version)
 	return out

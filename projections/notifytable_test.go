@@ -3,6 +3,9 @@ package projections_test
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"slices"
 	"strings"
@@ -69,6 +72,34 @@ var notifyCases = []notifyCase{
 			}
 			return r
 		}},
+	{name: "promote", step: run("alice", aggregate.PromoteCoHost{UserID: "bob"})},
+	{name: "request-moderators", step: run("fay", aggregate.RequestAccess{})},
+	{name: "request-expired", setup: []func(*fixture){
+		setup("alice", aggregate.Configure{Settings: aggregate.Settings{RequestTTL: time.Minute}})},
+		step: func(f *fixture) stage.Result {
+			f.now = f.now.Add(2 * time.Minute)
+			r, err := f.eng.Tick(f.ctx, "m")
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			return r
+		}},
+	{name: "grant-both", setup: []func(*fixture){
+		setup("alice", aggregate.Configure{Settings: aggregate.Settings{}}), setup("fay", aggregate.RequestAccess{})},
+		step: run("alice", aggregate.GrantAccess{Users: []string{"fay", "gus"}})},
+	{name: "decline-invitation", step: run("gus", aggregate.DeclineInvitation{})},
+	{name: "decline-approval", step: run("fay", aggregate.DeclineInvitation{})},
+	{name: "close-deny", setup: []func(*fixture){setup("fay", aggregate.RequestAccess{})},
+		step: run("alice", aggregate.CloseRequests{DenyPending: true})},
+	{name: "open", step: run("alice", aggregate.OpenRequests{})},
+	{name: "bring", setup: []func(*fixture){
+		setup("alice", aggregate.Configure{Settings: aggregate.Settings{AllowBringOnStage: true}})},
+		step: run("alice", aggregate.BringOnStage{UserID: "gus"})},
+	{name: "demote", step: run("alice", aggregate.DemoteCoHost{UserID: "bob"})},
+	{name: "backstage", step: run("alice", aggregate.Configure{Settings: aggregate.Settings{AllowBringOnStage: true, StartBackstage: true}})},
+	{name: "start", step: run("alice", aggregate.StartStage{})},
+	{name: "end", setup: []func(*fixture){setup("fay", aggregate.RequestAccess{})},
+		step: run("alice", aggregate.EndStage{})},
 }
 
 // envelope are the JSON fields every notification has, left out of the
@@ -113,6 +144,8 @@ func notifyRows(t *testing.T) [][4]string {
 	f.add("m", "carol", viewer)
 	f.add("m", "dave", viewer)
 	f.add("m", "erin", speaker)
+	f.add("m", "fay", viewer)
+	f.add("m", "gus", viewer)
 	var rows [][4]string
 	for _, c := range notifyCases {
 		for _, s := range c.setup {
@@ -204,6 +237,76 @@ func TestNotify_docTable(t *testing.T) {
 		}
 		if g != w {
 			t.Errorf("row %d:\n doc  | %s |\n code | %s |", i+1, strings.Join(w[:], " | "), strings.Join(g[:], " | "))
+		}
+	}
+}
+
+// notificationTypes returns the values of the NotificationType constants
+// declared in notify.go, read from the source: a type added there is in
+// the list without a change here.
+func notificationTypes(t *testing.T) []string {
+	f, err := parser.ParseFile(token.NewFileSet(), "notify.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, sp := range g.Specs {
+			v := sp.(*ast.ValueSpec)
+			if id, ok := v.Type.(*ast.Ident); !ok || id.Name != "NotificationType" {
+				continue
+			}
+			for _, val := range v.Values {
+				if lit, ok := val.(*ast.BasicLit); ok {
+					out = append(out, strings.Trim(lit.Value, `"`))
+				}
+			}
+		}
+	}
+	if len(out) < 8 {
+		t.Fatalf("found %d NotificationType constants in notify.go: %v", len(out), out)
+	}
+	return out
+}
+
+// notTabled are the event types the script of docs/notifications.md does
+// not run: policy events whose notifications are a stageStatusUpdate like
+// the rows shown (StageBanned), or none (the others change no status).
+var notTabled = []events.Type{events.TypeSeatWaitlisted, events.TypeStageBanned, events.TypeBanLifted,
+	events.TypeDisconnected, events.TypeReconnected}
+
+// TestNotify_docTableCoversEverything: every notification type (but live,
+// which no event causes) has its row in the "What each carries" table and
+// is in the script's rows, and every event type (but notTabled) causes a
+// row: a type or event added without its row in the doc fails here.
+func TestNotify_docTableCoversEverything(t *testing.T) {
+	b, err := os.ReadFile("../docs/notifications.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	rows := docRows(t)
+	for _, nt := range notificationTypes(t) {
+		if !strings.Contains(doc, "\n| `"+nt+"` |") {
+			t.Errorf("notification %s: no row in the table of what each carries", nt)
+		}
+		if nt == string(projections.Live) {
+			continue
+		}
+		if !slices.ContainsFunc(rows, func(r [4]string) bool { return r[1] == nt }) {
+			t.Errorf("notification %s: in no case of the script", nt)
+		}
+	}
+	for _, et := range events.Types() {
+		if slices.Contains(notTabled, et) {
+			continue
+		}
+		if !slices.ContainsFunc(rows, func(r [4]string) bool { return strings.Contains(r[3], `"event":"`+string(et)+`"`) }) {
+			t.Errorf("event %s: causes no row of the script", et)
 		}
 	}
 }

@@ -1,5 +1,6 @@
 // Package projections holds the read models folded from a meeting's events:
-// the roster (who is on stage, accepted, requesting, and the request queue),
+// the roster (who is on stage, accepted, requesting, the request queue, the
+// stage's phase and whether requests are open),
 // the client notifications each event causes ([Notify]), and the audit
 // history ([History]: every event in words, stage intervals, request
 // outcomes with wait times and deciders).
@@ -52,6 +53,28 @@ type RosterEntry struct {
 	// DisconnectedAt is when the participant's connection dropped; zero
 	// while connected.
 	DisconnectedAt time.Time `json:"disconnectedAt,omitzero"`
+	// CoHost is true while a host's PromoteCoHost holds (see
+	// docs/stage-controls.md); a host is told by Permissions.
+	CoHost bool `json:"coHost,omitempty"`
+	// Invited is true while the participant is AcceptedToJoinStage by an
+	// invitation (a grant without a request), false for an approved
+	// request.
+	Invited bool `json:"invited,omitempty"`
+}
+
+// StageState is the stage's own state: its phase and the meeting-wide
+// requests switch (see docs/stage-controls.md).
+type StageState struct {
+	// Phase is Backstage, Live or Ended, and Since when it began: the
+	// meeting's first event, a StageStarted or StageEnded, or the
+	// SettingsChanged that put a stage never started backstage or live.
+	Phase aggregate.Phase `json:"phase"`
+	Since time.Time       `json:"since"`
+	// RequestsOpen is whether users may request to come on stage (a
+	// request that would queue fails while closed), and RequestsSince when
+	// a host last closed or opened them (zero: never).
+	RequestsOpen  bool      `json:"requestsOpen"`
+	RequestsSince time.Time `json:"requestsSince,omitzero"`
 }
 
 // Waiting is one user on the seat waitlist.
@@ -92,6 +115,8 @@ type Roster struct {
 	MeetingID string `json:"meeting"`
 	// Version is the meeting version the roster reflects.
 	Version uint64 `json:"version"`
+	// Stage is the stage's phase and whether requests are open.
+	Stage StageState `json:"stage"`
 	// OnStage and Accepted list user ids, sorted.
 	OnStage  []string `json:"onStage"`
 	Accepted []string `json:"accepted"`
@@ -121,12 +146,15 @@ type Roster struct {
 // live meeting as it is at a given time (with the lapses due by then
 // applied, recorded or not), use [RosterAt].
 func RosterOf(s *aggregate.State) Roster {
+	open, openSince := s.RequestsOpen()
 	r := Roster{MeetingID: s.MeetingID(), Version: s.Version(),
+		Stage:   StageState{Phase: s.Phase(), Since: s.PhaseSince(), RequestsOpen: open, RequestsSince: openSince},
 		OnStage: []string{}, Accepted: []string{}, Requests: []AccessRequest{}, Participants: []RosterEntry{},
 		Settings: s.Settings()}
 	for _, m := range s.Members() {
 		r.Participants = append(r.Participants, RosterEntry{UserID: m.UserID, Status: m.Status, Permissions: m.Permissions,
-			Since: m.Since, Deadline: s.StatusDeadline(m.UserID), DisconnectedAt: m.DisconnectedAt})
+			Since: m.Since, Deadline: s.StatusDeadline(m.UserID), DisconnectedAt: m.DisconnectedAt,
+			CoHost: m.CoHost, Invited: m.Invited})
 		if !m.DisconnectedAt.IsZero() {
 			r.Disconnected = append(r.Disconnected, Disconnection{UserID: m.UserID, Status: m.Status,
 				Since: m.DisconnectedAt, Deadline: s.GraceDeadline(m.UserID)})

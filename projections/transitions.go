@@ -13,6 +13,9 @@ import (
 type transition struct {
 	UserID   string
 	From, To aggregate.Status
+	// Invited is true when the user was AcceptedToJoinStage by an
+	// invitation before the event, CoHost when they were a co-host.
+	Invited, CoHost bool
 }
 
 // step applies e to s in place, like [aggregate.Evolve], and returns the
@@ -35,15 +38,22 @@ func step(s *aggregate.State, e *events.Envelope) []transition {
 	}
 	slices.Sort(users)
 	users = slices.Compact(users)
-	from := make([]aggregate.Status, len(users))
+	type was struct {
+		status          aggregate.Status
+		invited, coHost bool
+	}
+	from := make([]was, len(users))
 	for i, u := range users {
-		from[i] = s.Status(u)
+		if m, ok := s.Member(u); ok {
+			from[i] = was{m.Status, m.Invited, m.CoHost}
+		}
 	}
 	aggregate.Evolve(s, e)
 	var out []transition
 	for i, u := range users {
-		if to := s.Status(u); to != from[i] {
-			out = append(out, transition{UserID: u, From: from[i], To: to})
+		if to := s.Status(u); to != from[i].status {
+			out = append(out, transition{UserID: u, From: from[i].status, To: to,
+				Invited: from[i].status == aggregate.AcceptedToJoinStage && from[i].invited, CoHost: from[i].coHost})
 		}
 	}
 	if !known(e.Type) {
@@ -57,11 +67,20 @@ func step(s *aggregate.State, e *events.Envelope) []transition {
 	}
 	return out
 }
+
+// known reports whether the status changes of an event of type t are
+// confined to the users it names ([events.Envelope.Users]) and its actor:
+// every event type of package events is (the seat waitlist's offers, which
+// any event may move, change no status).
 func known(t events.Type) bool {
 	switch t {
 	case events.TypeParticipantJoined, events.TypeParticipantLeft, events.TypePermissionsChanged,
 		events.TypeAccessRequested, events.TypeAccessRequestCancelled, events.TypeAccessGranted,
-		events.TypeAccessDenied, events.TypeStageJoined, events.TypeStageLeft, events.TypeKicked:
+		events.TypeAccessDenied, events.TypeStageJoined, events.TypeStageLeft, events.TypeKicked,
+		events.TypeSettingsChanged, events.TypeSeatWaitlisted, events.TypeStageBanned, events.TypeBanLifted,
+		events.TypeDisconnected, events.TypeReconnected, events.TypeLapsed,
+		events.TypeStageStarted, events.TypeStageEnded, events.TypeRequestsClosed, events.TypeRequestsOpened,
+		events.TypeCoHostPromoted, events.TypeCoHostDemoted, events.TypeInvitationDeclined, events.TypeBroughtOnStage:
 		return true
 	}
 	return false

@@ -440,9 +440,72 @@ func TestMediaStop(t *testing.T) {
 		{events.Envelope{Payload: &events.PermissionsChanged{UserID: "bob", Permissions: events.Permissions{StageAccess: events.Allowed}, Status: "OnStage"}}, nil},
 		{events.Envelope{Payload: &events.Lapsed{Lapses: []events.Lapse{{UserID: "sam", Kind: events.SlotEnded, Status: "OnStage"}, {UserID: "carol", Kind: events.InvitationExpired, Status: "AcceptedToJoinStage"}}}}, []string{"sam"}},
 		{events.Envelope{Actor: "bob", Payload: &events.StageJoined{}}, nil},
+		{events.Envelope{Actor: "alice", Payload: &events.StageEnded{From: "Live", OnStage: []string{"bob", "erin"}, Accepted: []string{"carol"}, Requests: []string{"dave"}}}, []string{"bob", "erin"}},
+		{events.Envelope{Actor: "alice", Payload: &events.StageEnded{From: "Backstage"}}, nil},
+		{events.Envelope{Actor: "alice", Payload: &events.BroughtOnStage{UserID: "bob", Status: "OffStage"}}, nil},
+		{events.Envelope{Actor: "carol", Payload: &events.InvitationDeclined{Invited: true}}, nil},
 	} {
 		if got := webhook.MediaStop(&c.e); !slices.Equal(got, c.want) {
 			t.Errorf("%T: %v, want %v", c.e.Payload, got, c.want)
+		}
+	}
+}
+
+// Ending the stage is delivered like any event, and its media_stop lists
+// the users who were on stage (not the invitation or the request it
+// withdrew): the real rules, store and sender.
+func TestSender_stageEndedMediaStop(t *testing.T) {
+	f := setup(t)
+	rc := newReceiver(t, nil)
+	hs := httptest.NewServer(rc)
+	t.Cleanup(hs.Close)
+	s, err := webhook.New(f.js, f.src, []webhook.Endpoint{{Name: "media", URL: hs.URL, Secret: secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	must := func(r stage.Result, err error) stage.Result {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	viewer := aggregate.Permissions{StageAccess: events.CanRequest}
+	must(f.eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "alice", Permissions: aggregate.Permissions{StageAccess: events.Allowed, AcceptStageRequests: true}}))
+	for _, u := range []string{"bob", "carol", "dave"} {
+		must(f.eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: u, Permissions: viewer}))
+	}
+	must(f.eng.AddParticipant(ctx, "m", aggregate.Participant{UserID: "erin", Permissions: aggregate.Permissions{StageAccess: events.Allowed}}))
+	must(f.eng.RequestAccess(ctx, "m", "bob"))
+	must(f.eng.GrantAccess(ctx, "m", "alice", []string{"bob", "carol"}))
+	must(f.eng.Join(ctx, "m", "bob"))
+	must(f.eng.Join(ctx, "m", "erin"))
+	must(f.eng.RequestAccess(ctx, "m", "dave"))
+	end := must(f.eng.EndStage(ctx, "m", "alice"))
+	waitFor(t, 20*time.Second, "the StageEnded delivery", func() bool {
+		v := rc.versions()["m"]
+		return len(v) > 0 && v[len(v)-1] == end.Version
+	})
+	rc.check()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	got := rc.got["m"][len(rc.got["m"])-1]
+	if got.Type != events.TypeStageEnded || !slices.Equal(got.MediaStop, []string{"bob", "erin"}) {
+		t.Fatalf("StageEnded payload: type %s, media_stop %v, event %s", got.Type, got.MediaStop, got.Event)
+	}
+	e, err := events.Unmarshal(got.Event)
+	if err != nil || e.Verify() != nil {
+		t.Fatalf("event in the payload: %+v %v", e, err)
+	}
+	p, ok := e.Payload.(*events.StageEnded)
+	if !ok || !slices.Equal(p.OnStage, []string{"bob", "erin"}) || !slices.Equal(p.Accepted, []string{"carol"}) || !slices.Equal(p.Requests, []string{"dave"}) {
+		t.Fatalf("StageEnded in the payload: %+v", e.Payload)
+	}
+	for _, q := range rc.got["m"][:len(rc.got["m"])-1] {
+		if q.Type == events.TypeStageJoined && !slices.Equal(q.MediaStop, []string{}) {
+			t.Errorf("StageJoined with media_stop %v", q.MediaStop)
 		}
 	}
 }
