@@ -68,10 +68,11 @@ func (c *rosterCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	r := projections.RosterOf(s)
-	st := stageOf(s)
+	st := r.Stage
 	if c.JSON {
-		return writeJSON(e.stdout, rosterJSON{Roster: r, Stage: st})
+		return writeJSON(e.stdout, r)
 	}
+	cohosts, invited := coHostsAndInvited(r)
 	w := e.stdout
 	fmt.Fprintf(w, "meeting %s at version %d%s\n", r.MeetingID, r.Version, atTime(s))
 	fmt.Fprintf(w, "stage: %s", strings.ToLower(st.Phase.String()))
@@ -84,13 +85,13 @@ func (c *rosterCmd) Run(ctx context.Context, e *env) error {
 		fmt.Fprintf(w, "; requests closed since %s", clock(st.RequestsSince))
 	}
 	fmt.Fprintln(w)
-	if len(st.CoHosts) > 0 {
-		fmt.Fprintf(w, "co-hosts (%d): %s\n", len(st.CoHosts), list(st.CoHosts))
+	if len(cohosts) > 0 {
+		fmt.Fprintf(w, "co-hosts (%d): %s\n", len(cohosts), list(cohosts))
 	}
 	fmt.Fprintf(w, "on stage (%d): %s\n", len(r.OnStage), list(r.OnStage))
 	accepted := slices.Clone(r.Accepted)
 	for i, u := range accepted {
-		if slices.Contains(st.Invited, u) {
+		if slices.Contains(invited, u) {
 			accepted[i] += " (invited)"
 		}
 	}
@@ -105,41 +106,18 @@ func (c *rosterCmd) Run(ctx context.Context, e *env) error {
 	return tw.Flush()
 }
 
-// rosterStage is the stage's own state in the roster: its phase and
-// since when, the requests switch, the co-hosts, and who of the accepted
-// were invited (not approved).
-type rosterStage struct {
-	Phase aggregate.Phase `json:"phase"`
-	Since time.Time       `json:"since,omitzero"`
-	// RequestsOpen is the meeting-wide switch; RequestsSince when it was
-	// last switched (zero if never).
-	RequestsOpen  bool      `json:"requestsOpen"`
-	RequestsSince time.Time `json:"requestsSince,omitzero"`
-	CoHosts       []string  `json:"coHosts"`
-	Invited       []string  `json:"invited"`
-}
-
-// rosterJSON is what roster --json writes: the live projection's roster
-// and the stage's own state.
-type rosterJSON struct {
-	projections.Roster
-	Stage rosterStage `json:"stage"`
-}
-
-func stageOf(s *aggregate.State) rosterStage {
-	open, since := s.RequestsOpen()
-	st := rosterStage{Phase: s.Phase(), Since: s.PhaseSince(), RequestsOpen: open, RequestsSince: since,
-		CoHosts: s.CoHosts(), Invited: []string{}}
-	if st.CoHosts == nil {
-		st.CoHosts = []string{}
-	}
-	slices.Sort(st.CoHosts)
-	for _, m := range s.Members() {
-		if m.Invited && m.Status == aggregate.AcceptedToJoinStage {
-			st.Invited = append(st.Invited, m.UserID)
+// coHostsAndInvited returns, from the roster's entries, the co-hosts and
+// the accepted users who were invited (not approved).
+func coHostsAndInvited(r projections.Roster) (cohosts, invited []string) {
+	for _, p := range r.Participants {
+		if p.CoHost {
+			cohosts = append(cohosts, p.UserID)
+		}
+		if p.Invited {
+			invited = append(invited, p.UserID)
 		}
 	}
-	return st
+	return cohosts, invited
 }
 
 type requestsCmd struct {

@@ -186,7 +186,7 @@ func (v *view) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		serveJSON(w, rosterJSON{Roster: projections.RosterOf(s), Stage: stageOf(s)})
+		serveJSON(w, projections.RosterOf(s))
 	})
 	mux.HandleFunc("GET /api/history", func(w http.ResponseWriter, r *http.Request) {
 		h := v.history

@@ -149,7 +149,7 @@ func TestViewServer(t *testing.T) {
 func TestViewStage(t *testing.T) {
 	url := startView(t, controls)
 	for at, phase := range map[string]string{"2026-11-29T14:01:00Z": "Backstage", "2026-11-29T14:10:00Z": "Live", "2026-11-29T14:22:50Z": "Ended"} {
-		var got rosterJSON
+		var got projections.Roster
 		if c := getJSON(t, url+"api/roster?at="+at, &got); c != http.StatusOK {
 			t.Fatalf("roster at %s: %d", at, c)
 		}
@@ -157,7 +157,7 @@ func TestViewStage(t *testing.T) {
 		if code != exitOK {
 			t.Fatal(errs)
 		}
-		var want rosterJSON
+		var want projections.Roster
 		if err := json.Unmarshal([]byte(out), &want); err != nil {
 			t.Fatal(err)
 		}

@@ -43,10 +43,12 @@ async function show() {
   if (mine !== seq) return; // a later move of the slider wins
   fill($("#onstage"), r.onStage, (u) => u);
   const st = r.stage;
-  fill($("#accepted"), r.accepted, (u) => u + (st.invited.includes(u) ? " (invited)" : ""));
+  const invited = r.participants.filter((p) => p.invited).map((p) => p.user);
+  const coHosts = r.participants.filter((p) => p.coHost).map((p) => p.user);
+  fill($("#accepted"), r.accepted, (u) => u + (invited.includes(u) ? " (invited)" : ""));
   $("#stage-state").textContent = "Stage " + st.phase.toLowerCase() + (st.since ? " since " + clock(st.since) : "") +
     "; requests " + (st.requestsOpen ? "open" : "closed since " + clock(st.requestsSince)) +
-    (st.coHosts.length ? "; co-hosts: " + st.coHosts.join(", ") : "");
+    (coHosts.length ? "; co-hosts: " + coHosts.join(", ") : "");
   $("#stage-state").dataset.phase = st.phase;
   fill($("#queue"), r.requests, (q) => q.user + " since " + clock(q.requestedAt));
   const wl = r.waitlist || [];
