@@ -250,7 +250,7 @@ const (
 	RoleParticipant = "participant"
 )
 
-// roleOf returns u's role in s.
+// moderatorRole returns u's role in s: host, co-host or participant.
 func moderatorRole(s *aggregate.State, u string) string {
 	m, _ := s.Member(u)
 	switch {
