@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -123,19 +124,7 @@ func (s *State) rebuildRequests() {
 		}
 	}
 	slices.SortFunc(s.reqq, func(a, b reqEntry) int {
-		if a.version != b.version {
-			if a.version < b.version {
-				return -1
-			}
-			return 1
-		}
-		if a.user < b.user {
-			return -1
-		}
-		if a.user > b.user {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.version, b.version), cmp.Compare(a.user, b.user))
 	})
 }
 

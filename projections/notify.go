@@ -474,11 +474,10 @@ func notify(after *aggregate.State, e *events.Envelope, ts []transition, before 
 		}
 	}
 	var roles []RoleChange
-	switch p := e.Payload.(type) {
-	case *events.CoHostPromoted:
-		roles = []RoleChange{{UserID: p.UserID, Role: moderatorRole(after, p.UserID)}}
-	case *events.CoHostDemoted:
-		roles = []RoleChange{{UserID: p.UserID, Role: moderatorRole(after, p.UserID)}}
+	switch e.Payload.(type) {
+	case *events.CoHostPromoted, *events.CoHostDemoted:
+		u := e.Users()[0]
+		roles = []RoleChange{{UserID: u, Role: moderatorRole(after, u)}}
 	}
 	for _, r := range roles {
 		add(StageRoleUpdate, r.UserID, r.UserID).Role = r.Role

@@ -13,16 +13,6 @@ import (
 	"github.com/productdb/stage/events"
 )
 
-// Every event type of package events is known: NotifyStep looks only at
-// the users it names.
-func TestKnown_everyEventType(t *testing.T) {
-	for _, et := range events.Types() {
-		if !known(et) {
-			t.Errorf("%s is not known: NotifyStep would compare every participant", et)
-		}
-	}
-}
-
 // allTransitions is step without the shortcut: every participant before
 // and after is compared.
 func allTransitions(s *aggregate.State, e *events.Envelope) []transition {
