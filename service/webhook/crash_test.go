@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/productdb/stage"
 	"github.com/productdb/stage/eventstore/natsstore"
 	"github.com/productdb/stage/service/webhook"
 )
@@ -54,30 +53,8 @@ func TestSender_SIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process and waits for an ack wait")
 	}
-	srv, err := natsstore.StartServer(t.TempDir(), natsstore.WithListen("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	src := webhook.Source{Stream: "KILL", Prefix: "kill.ev"}
-	st, err := natsstore.New(context.Background(), nc, natsstore.WithStream(src.Stream), natsstore.WithSubjectPrefix(src.Prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := stage.New(st, stage.CloseWith(st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := setupB(t, natsstore.WithListen("127.0.0.1:0")) // the child connects over TCP
+	srv, src, eng, js := f.srv, f.src, f.eng, f.js
 
 	rc := newReceiver(t, nil)
 	var hang atomic.Bool // while set, the receiver holds requests (the child dies mid-request)

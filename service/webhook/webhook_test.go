@@ -39,9 +39,11 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture { return setupB(t) }
 
-func setupB(t testing.TB) *fixture {
+// setupB starts an embedded server (with opts), an Engine on a stream of
+// its own and a JetStream context.
+func setupB(t testing.TB, opts ...natsstore.ServerOption) *fixture {
 	t.Helper()
-	srv, err := natsstore.StartServer(t.TempDir())
+	srv, err := natsstore.StartServer(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
